@@ -1,0 +1,3 @@
+"""Omnichannel: one customer, every channel, one system."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,55 @@
+"""The HTTP application: FastAPI wiring, lifespan, and the embedded worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from omnichannel import __version__
+from omnichannel.config import Settings
+from omnichannel.errors import install_handlers
+from omnichannel.events.api import router as ingestion_router
+from omnichannel.kit.clock import Clock
+from omnichannel.platform import Platform
+from omnichannel.profiles.api import router as profiles_router
+from omnichannel.worker import Worker
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = Platform(settings, clock)
+        app.state.platform = platform
+        stop = asyncio.Event()
+        task = None
+        if settings.embedded_worker:
+            task = asyncio.create_task(Worker(platform).run(stop), name="embedded-worker")
+        try:
+            yield
+        finally:
+            stop.set()
+            platform.work_waiting.set()
+            if task is not None:
+                await task
+            await platform.close()
+
+    app = FastAPI(
+        title="Omnichannel",
+        version=__version__,
+        summary="One customer, every channel: Segment-compatible ingestion and unified profiles.",
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    app.include_router(ingestion_router)
+    app.include_router(profiles_router)
+
+    @app.get("/healthz", tags=["system"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

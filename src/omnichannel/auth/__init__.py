@@ -1,0 +1,1 @@
+"""Auth: API tokens with roles, and the request dependencies that check them."""

@@ -1,0 +1,79 @@
+"""API tokens: create (the secret is shown once), verify, and the route dependency that checks roles."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnichannel.auth.models import ROLES, ApiToken
+from omnichannel.errors import Forbidden, InvalidRequest, Unauthorized, field_error
+from omnichannel.kit.ids import new_id, new_secret
+from omnichannel.kit.runtime import Runtime
+from omnichannel.platform import Platform, get_platform
+
+
+@dataclass(frozen=True)
+class Principal:
+    token_id: str
+    name: str
+    role: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_token(
+    rt: Runtime, session: AsyncSession, role: str, name: str
+) -> tuple[ApiToken, str]:
+    if role not in ROLES:
+        raise InvalidRequest(
+            f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.",
+            errors=[field_error("role", "unknown role")],
+        )
+    secret = new_secret("omni")
+    token = ApiToken(
+        id=new_id(), name=name, role=role, token_hash=_hash(secret), created_at=rt.clock.now()
+    )
+    session.add(token)
+    await session.flush()
+    return token, secret
+
+
+async def verify(session: AsyncSession, secret: str) -> Principal | None:
+    query = select(ApiToken).where(ApiToken.token_hash == _hash(secret))
+    token = (await session.execute(query)).scalar_one_or_none()
+    if token is None or token.revoked_at is not None:
+        return None
+    return Principal(token.id, token.name, token.role)
+
+
+def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller's Bearer token must hold one of ``roles`` (admin always may)."""
+    allowed = {"admin", *roles}
+
+    async def dependency(request: Request, platform: Platform = Depends(get_platform)) -> Principal:
+        scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secret:
+            raise Unauthorized(
+                "Send an API token as `Authorization: Bearer …` (`omni tokens create`)."
+            )
+        async with platform.rt.db.read() as session:
+            principal = await verify(session, secret.strip())
+        if principal is None:
+            raise Unauthorized("Unknown or revoked API token.")
+        if principal.role not in allowed:
+            raise Forbidden(
+                f"The {principal.role} role may not do this; it needs: {', '.join(sorted(allowed))}."
+            )
+        return principal
+
+    return dependency
+
+
+ANY_ROLE = require(*ROLES)

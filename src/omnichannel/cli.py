@@ -1,0 +1,156 @@
+"""The ``omni`` command: serve, worker, migrate, demo, sources, tokens.
+
+Typer for the commands, Rich for tables and progress. Every command reads ``Settings()`` (the
+``OMNI_`` environment) at the start and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from omnichannel.auth.models import ROLES
+from omnichannel.auth.service import create_token
+from omnichannel.config import Settings
+from omnichannel.events.models import SOURCE_KINDS
+from omnichannel.events.sources import create_source, list_sources
+from omnichannel.kit.migrate import upgrade
+from omnichannel.platform import Platform
+from omnichannel.worker import Worker
+
+app = typer.Typer(help="Omnichannel: one customer, every channel.", no_args_is_help=True)
+sources_app = typer.Typer(help="Touchpoint systems and their write keys.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for the profile API.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+app.add_typer(tokens_app, name="tokens")
+console = Console()
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Platform], Awaitable[T]], settings: Settings | None = None) -> T:
+    async def main() -> T:
+        platform = Platform(settings or Settings())
+        try:
+            return await work(platform)
+        finally:
+            await platform.close()
+
+    return asyncio.run(main())
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    settings = Settings()
+    upgrade(settings)
+    console.print(f"[green]database is up to date[/] ({settings.database_url})")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="default: OMNI_HOST or 127.0.0.1"),
+    port: int = typer.Option(None, help="default: OMNI_PORT or 8000"),
+    workers: int = typer.Option(1, help="HTTP processes (PostgreSQL; keep 1 on SQLite)"),
+    migrate_first: bool = typer.Option(True, "--migrate/--no-migrate", help="migrate on start"),
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs); with OMNI_EMBEDDED_WORKER=true also process events."""
+    settings = Settings()
+    if migrate_first:
+        upgrade(settings)
+    uvicorn.run(
+        "omnichannel.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Process accepted events and background jobs until stopped (run as many as you like)."""
+    settings = Settings()
+    _logging(settings)
+
+    async def work(platform: Platform) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        console.print("[green]worker started[/]; Ctrl-C to stop")
+        await Worker(platform).run(stop)
+
+    _run(work, settings)
+
+
+@sources_app.command("create")
+def sources_create(
+    kind: str = typer.Option(..., help=f"one of: {', '.join(SOURCE_KINDS)}"),
+    name: str = typer.Option(..., help="a name people recognise, e.g. 'Web shop'"),
+) -> None:
+    """Create a source; the last line printed is its write key (shown only this once)."""
+
+    async def work(platform: Platform) -> str:
+        async with platform.rt.db.write() as session:
+            source, key = await create_source(platform.rt, session, kind, name)
+        console.print(f"source [bold]{source.name}[/] ({source.kind}) id {source.id}")
+        console.print("write key (keep it; it is not shown again):")
+        return key
+
+    print(_run(work))
+
+
+@sources_app.command("list")
+def sources_list() -> None:
+    """List sources (write keys are shown only by their first characters)."""
+
+    async def work(platform: Platform) -> None:
+        async with platform.rt.db.read() as session:
+            found = await list_sources(session)
+        table = Table("id", "name", "kind", "write key", "created")
+        for s in found:
+            table.add_row(
+                s.id,
+                s.name,
+                s.kind,
+                f"{s.write_key_hint}…",
+                s.created_at.isoformat(timespec="seconds"),
+            )
+        console.print(table)
+
+    _run(work)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: str = typer.Option(..., help=f"one of: {', '.join(ROLES)}"),
+    name: str = typer.Option(..., help="who or what uses it, e.g. 'ops'"),
+) -> None:
+    """Create an API token; the last line printed is the token (shown only this once)."""
+
+    async def work(platform: Platform) -> str:
+        async with platform.rt.db.write() as session:
+            token, secret = await create_token(platform.rt, session, role, name)
+        console.print(f"token [bold]{token.name}[/] role {token.role} id {token.id}")
+        console.print("use it as `Authorization: Bearer <token>`:")
+        return secret
+
+    print(_run(work))

@@ -1,0 +1,77 @@
+"""Settings: one pydantic-settings class, environment prefix ``OMNI_``, read at startup only.
+
+Nothing reads the environment at import time; ``Settings()`` is built by the CLI or the app factory
+and handed down, so a test can run several differently configured apps in one process.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Segment's defaults, in priority order: the first identifier type decides which profile survives
+# a merge, and the lower ones are dropped first when a limit would be broken.
+DEFAULT_PRIORITY = [
+    "user_id",
+    "email",
+    "phone",
+    "loyalty_card",
+    "pos_customer_id",
+    "telegram_id",
+    "whatsapp_id",
+    "instagram_id",
+    "messenger_id",
+    "viber_id",
+    "device_id",
+    "push_token",
+    "anonymous_id",
+]
+DEFAULT_BLOCKED_VALUES = [
+    r"^[0-]*$",
+    r"^-1$",
+    r"^null$",
+    r"^none$",
+    r"^nil$",
+    r"^anonymous$",
+    r"^undefined$",
+    r"^unknown$",
+    r"^n/?a$",
+    r"^test@test\.com$",
+    r"^00000000-0000-0000-0000-000000000000$",
+]
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the value a fresh ``omni serve`` uses."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNI_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./omni.db"
+    # FULL fsyncs every commit, so an acknowledged event survives a power cut as well as a crash.
+    # NORMAL (WAL) survives any process crash and is several times faster; see README.
+    sqlite_synchronous: str = "FULL"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Run identity resolution and background jobs inside `omni serve` (the embedded default).
+    embedded_worker: bool = True
+    worker_batch_size: int = 1000
+    worker_poll_seconds: float = 0.2
+
+    default_region: str = "UA"
+    identity_priority: list[str] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))
+    identity_limits: dict[str, int] = Field(default_factory=lambda: {"user_id": 1})
+    identity_default_limit: int = 5
+    identity_blocked_values: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKED_VALUES))
+
+    # Segment's documented limits.
+    max_event_bytes: int = 32 * 1024
+    max_batch_bytes: int = 500 * 1024
+    max_batch_events: int = 2500
+    max_message_id_length: int = 100
+
+    source_cache_seconds: float = 10.0
+    log_level: str = "info"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,113 @@
+"""Error types and their RFC 9457 problem+json rendering.
+
+Every error a client can cause is a ``Problem`` subclass carrying its HTTP status and a stable
+``type``; one handler renders them, so routes raise and never build error responses by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_BASE = "https://omnichannel.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error the client caused (or may retry); rendered as problem+json."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+class InvalidRequest(Problem):
+    status, slug, title = 400, "invalid-request", "The request is not valid"
+
+
+class InvalidJSON(Problem):
+    status, slug, title = 400, "invalid-json", "The body is not valid JSON"
+
+
+class PayloadTooLarge(Problem):
+    status, slug, title = 400, "payload-too-large", "The payload is too large"
+
+
+class Unauthorized(Problem):
+    status, slug, title = 401, "unauthorized", "Authentication is required"
+
+
+class Forbidden(Problem):
+    status, slug, title = 403, "forbidden", "This credential may not do that"
+
+
+class NotFound(Problem):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(Problem):
+    status, slug, title = 409, "conflict", "The request conflicts with the current state"
+
+
+def field_error(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def problem_response(problem: Problem) -> Response:
+    headers = {"WWW-Authenticate": 'Basic realm="omnichannel"'} if problem.status == 401 else None
+    return Response(
+        orjson.dumps(problem.body()),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install_handlers(app: FastAPI) -> None:
+    async def on_problem(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return problem_response(exc)
+
+    async def on_validation(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = [field_error(_location(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem_response(InvalidRequest(detail, errors=errors))
+
+    async def on_http(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        problem = Problem(str(exc.detail))
+        problem.status, problem.slug, problem.title = exc.status_code, "http", str(exc.detail)
+        return problem_response(problem)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

@@ -1,0 +1,148 @@
+"""Segment Tracking API routes: identify, track, page, screen, group, alias and batch.
+
+Existing Segment and RudderStack SDKs work unchanged: the write key is the Basic-auth user (or
+``writeKey`` in the body). Unlike Segment, which answers 200 to nearly anything, bad input gets a
+real 400 that names the field, and an unknown key a 401; a batch with some bad events answers 200
+with a verdict per event and keeps the good ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import zlib
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from omnichannel.errors import InvalidJSON, InvalidRequest, PayloadTooLarge, field_error
+from omnichannel.events.schemas import MESSAGE_TYPES
+from omnichannel.events.service import batch_sent_at
+from omnichannel.events.sources import SourceInfo
+from omnichannel.platform import Platform, get_platform
+
+router = APIRouter(prefix="/v1", tags=["ingestion"])
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def _read_body(request: Request, limit: int) -> dict[str, Any]:
+    raw = await request.body()
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        try:
+            raw = zlib.decompressobj(wbits=31).decompress(raw, limit + 1)
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise InvalidRequest("The body says gzip but is not valid gzip.") from exc
+    if len(raw) > limit:
+        raise PayloadTooLarge(
+            f"The body is {len(raw)} bytes; the limit here is {limit} bytes.",
+            errors=[field_error("", f"over {limit} bytes")],
+        )
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJSON(f"The body is not valid JSON: {exc}.") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest(
+            "The body must be a JSON object.", errors=[field_error("", "not an object")]
+        )
+    return body
+
+
+def _write_key(request: Request, body: dict[str, Any]) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "basic" and credentials:
+        try:
+            user, _, _ = base64.b64decode(credentials).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            user = ""
+        if user:
+            return user
+    key = body.get("writeKey")
+    return key if isinstance(key, str) else None
+
+
+async def _ingest_one(request: Request, platform: Platform, type_: str) -> Response:
+    settings = platform.settings
+    received_at = platform.rt.clock.now()
+    body = await _read_body(request, settings.max_event_bytes)
+    source: SourceInfo = await platform.sources.authenticate(_write_key(request, body))
+    body.pop("writeKey", None)
+    body["type"] = type_
+    rows, verdicts = platform.ingestor.accept(
+        source, [body], received_at=received_at, measure_size=False
+    )
+    if not rows:
+        errors = verdicts[0].errors
+        raise InvalidRequest(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        )
+    await platform.ingestor.store(rows)
+    platform.work_waiting.set()
+    return _json({"success": True, "messageId": rows[0]["message_id"]})
+
+
+def _single(type_: str) -> Any:
+    async def endpoint(request: Request, platform: Platform = Depends(get_platform)) -> Response:
+        return await _ingest_one(request, platform, type_)
+
+    endpoint.__name__ = type_
+    endpoint.__doc__ = f"Segment `{type_}` call: write key as Basic-auth user."
+    return endpoint
+
+
+for _type in MESSAGE_TYPES:
+    router.add_api_route(f"/{_type}", _single(_type), methods=["POST"], name=_type)
+
+
+@router.post("/batch", name="batch")
+async def batch(request: Request, platform: Platform = Depends(get_platform)) -> Response:
+    """Up to 2,500 events (500 KB) in one call; 200 with a verdict per event."""
+    settings = platform.settings
+    received_at: datetime = platform.rt.clock.now()
+    body = await _read_body(request, settings.max_batch_bytes)
+    source = await platform.sources.authenticate(_write_key(request, body))
+    messages = body.get("batch")
+    if not isinstance(messages, list):
+        raise InvalidRequest(
+            "`batch` must be a list of events.",
+            errors=[field_error("batch", "missing or not a list")],
+        )
+    if len(messages) > settings.max_batch_events:
+        raise PayloadTooLarge(
+            f"The batch has {len(messages)} events; the limit is {settings.max_batch_events}.",
+            errors=[field_error("batch", f"over {settings.max_batch_events} events")],
+        )
+    context = body.get("context")
+    rows, verdicts = platform.ingestor.accept(
+        source,
+        messages,
+        received_at=received_at,
+        batch_sent_at=batch_sent_at(body),
+        batch_context=context if isinstance(context, dict) else None,
+    )
+    rejected = [v for v in verdicts if not v.accepted]
+    if messages and not rows:
+        errors = [
+            field_error(f"batch[{v.index}].{e['field']}".rstrip("."), e["message"])
+            for v in rejected
+            for e in v.errors
+        ]
+        raise InvalidRequest("No event in the batch is acceptable.", errors=errors)
+    await platform.ingestor.store(rows)
+    platform.work_waiting.set()
+    return _json(
+        {
+            "success": not rejected,
+            "accepted": len(rows),
+            "rejected": len(rejected),
+            "results": [v.as_json() for v in verdicts],
+        }
+    )

@@ -1,0 +1,108 @@
+"""What other modules may ask of the event log: a profile's timeline, activity, and erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnichannel.events import repository as repo
+from omnichannel.kit.pagination import decode_cursor, encode_cursor
+
+
+@dataclass
+class Activity:
+    """Computed basics of a profile, derived from its events (never stored twice)."""
+
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    last_channel: str | None = None
+    channels: list[str] = field(default_factory=list)
+    events_total: int = 0
+    event_counts: dict[str, int] = field(default_factory=dict)
+    channel_counts: dict[str, int] = field(default_factory=dict)
+
+
+async def activity(session: AsyncSession, profile_ids: Sequence[str]) -> Activity:
+    result = Activity()
+    for row in await repo.stats(session, profile_ids):
+        result.events_total += row.n
+        result.event_counts[row.type] = result.event_counts.get(row.type, 0) + row.n
+        result.channel_counts[row.channel] = result.channel_counts.get(row.channel, 0) + row.n
+        if result.first_seen is None or row.first < result.first_seen:
+            result.first_seen = row.first
+        if result.last_seen is None or row.last > result.last_seen:
+            result.last_seen = row.last
+    latest = await repo.latest(session, profile_ids)
+    result.last_channel = latest.channel if latest else None
+    result.channels = sorted(result.channel_counts, key=lambda c: -result.channel_counts[c])
+    return result
+
+
+def entry(row: Any, *, full: bool = False) -> dict[str, Any]:
+    payload = row.payload
+    item = {
+        "id": row.id,
+        "type": row.type,
+        "event": row.name if row.type == "track" else None,
+        "name": row.name if row.type in ("page", "screen") else None,
+        "channel": row.channel,
+        "source": row.source_name,
+        "source_id": row.source_id,
+        "timestamp": row.timestamp,
+        "properties": payload.get("properties") or {},
+        "traits": payload.get("traits") or {},
+        "message_id": row.message_id,
+    }
+    if full:
+        item["payload"] = payload
+        item["received_at"] = row.received_at
+    return item
+
+
+async def timeline(
+    session: AsyncSession,
+    profile_ids: Sequence[str],
+    *,
+    limit: int,
+    cursor: str | None = None,
+    channels: Sequence[str] = (),
+    types: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    full: bool = False,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of events newest first, and the cursor of the next page (None at the end)."""
+    before = None
+    if cursor:
+        at, event_id = decode_cursor(cursor, 2)
+        before = (datetime.fromisoformat(str(at)), int(event_id))
+    rows = await repo.timeline(
+        session,
+        profile_ids,
+        limit=limit + 1,
+        before=before,
+        channels=channels,
+        types=types,
+        since=since,
+        until=until,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor([rows[-1].timestamp.isoformat(), rows[-1].id]) if more else None
+    return [entry(row, full=full) for row in rows], next_cursor
+
+
+async def identify_events(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
+    return await repo.identify_events(session, profile_ids)
+
+
+async def erase(session: AsyncSession, profile_ids: Sequence[str]) -> int:
+    return await repo.delete_for_profiles(session, profile_ids)
+
+
+async def event_id_of(session: AsyncSession, source_id: str, message_id: str) -> int:
+    return await repo.event_id_of(session, source_id, message_id)

@@ -1,0 +1,76 @@
+"""Tables of the events module: sources (touchpoint systems) and the append-only event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from omnichannel.kit.orm import Base, BigId, JSONType, UTCDateTime
+
+# Every touchpoint system is a source of one of these kinds; the kind is the channel of its events.
+SOURCE_KINDS = (
+    "web",
+    "app",
+    "pos",
+    "call_centre",
+    "email",
+    "telegram",
+    "whatsapp",
+    "instagram",
+    "messenger",
+    "viber",
+    "sms",
+    "push",
+    "marketplace",
+    "server",
+)
+
+# Event processing states: accepted and durable, resolved to a profile, or dropped because every
+# identifier it carried was erased (GDPR) and suppressed.
+PENDING, RESOLVED, DISCARDED = 0, 1, 2
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    # Only a hash is kept: the key is shown once, when the source is created.
+    write_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    write_key_hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("source_id", "message_id"),
+        Index("ix_events_profile_time", "profile_id", "timestamp", "id"),
+        # The worker's backlog: only pending rows are in this index, so it stays tiny.
+        Index(
+            "ix_events_pending",
+            "id",
+            sqlite_where=text("status = 0"),
+            postgresql_where=text("status = 0"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    anonymous_id: Mapped[str | None] = mapped_column(String(255))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The message as the client sent it (properties, traits, context, sentAt, …).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    profile_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[int] = mapped_column(SmallInteger, default=PENDING)

@@ -1,0 +1,163 @@
+"""All SQL of the events module."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnichannel.events.models import PENDING, RESOLVED, Event, Source
+from omnichannel.kit.db import Database
+
+events = Event.__table__
+
+
+async def insert_events(db: Database, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Append to the log; a (source, messageId) already there is skipped: retries never double."""
+    if rows:
+        statement = db.insert(events).on_conflict_do_nothing(
+            index_elements=["source_id", "message_id"]
+        )
+        await session.execute(statement, rows)
+
+
+async def claim_pending(session: AsyncSession, limit: int, skip_locked: bool) -> list[Any]:
+    query = (
+        select(
+            events.c.id,
+            events.c.source_id,
+            events.c.type,
+            events.c.channel,
+            events.c.timestamp,
+            events.c.payload,
+        )
+        .where(events.c.status == PENDING)
+        .order_by(events.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return list((await session.execute(query)).all())
+
+
+async def mark_processed(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        statement = (
+            update(events)
+            .where(events.c.id == bindparam("b_id"))
+            .values(profile_id=bindparam("b_profile"), status=bindparam("b_status"))
+        )
+        await session.execute(statement, rows)
+
+
+async def pending_count(session: AsyncSession) -> int:
+    query = select(func.count()).select_from(events).where(events.c.status == PENDING)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def stats(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
+    query = (
+        select(
+            events.c.channel,
+            events.c.type,
+            func.count().label("n"),
+            func.min(events.c.timestamp).label("first"),
+            func.max(events.c.timestamp).label("last"),
+        )
+        .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED)
+        .group_by(events.c.channel, events.c.type)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def latest(session: AsyncSession, profile_ids: Sequence[str]) -> Any | None:
+    query = (
+        select(events.c.channel, events.c.timestamp)
+        .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED)
+        .order_by(events.c.timestamp.desc(), events.c.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).first()
+
+
+async def timeline(
+    session: AsyncSession,
+    profile_ids: Sequence[str],
+    *,
+    limit: int,
+    before: tuple[datetime, int] | None = None,
+    channels: Sequence[str] = (),
+    types: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Any]:
+    """Events of these profiles, newest first, joined with their source."""
+    query = (
+        select(events, Source.name.label("source_name"), Source.kind.label("source_kind"))
+        .join(Source, Source.id == events.c.source_id)
+        .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED)
+        .order_by(events.c.timestamp.desc(), events.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        at, event_id = before
+        query = query.where(
+            or_(
+                events.c.timestamp < at,
+                (events.c.timestamp == at) & (events.c.id < event_id),
+            )
+        )
+    if channels:
+        query = query.where(events.c.channel.in_(channels))
+    if types:
+        query = query.where(events.c.type.in_(types))
+    if since is not None:
+        query = query.where(events.c.timestamp >= since)
+    if until is not None:
+        query = query.where(events.c.timestamp < until)
+    return list((await session.execute(query)).all())
+
+
+async def identify_events(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
+    """Every resolved identify of these profiles, oldest first: what traits are rebuilt from."""
+    query = (
+        select(events.c.id, events.c.timestamp, events.c.payload)
+        .where(
+            events.c.profile_id.in_(profile_ids),
+            events.c.status == RESOLVED,
+            events.c.type == "identify",
+        )
+        .order_by(events.c.timestamp, events.c.id)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def delete_for_profiles(session: AsyncSession, profile_ids: Sequence[str]) -> int:
+    result = await session.execute(delete(events).where(events.c.profile_id.in_(profile_ids)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+
+async def source_by_key_hash(session: AsyncSession, key_hash: str) -> Source | None:
+    query = select(Source).where(Source.write_key_hash == key_hash)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_sources(session: AsyncSession) -> list[Source]:
+    return list((await session.execute(select(Source).order_by(Source.created_at))).scalars())
+
+
+async def source_by_name(session: AsyncSession, name: str) -> Source | None:
+    return (await session.execute(select(Source).where(Source.name == name))).scalar_one_or_none()
+
+
+async def event_id_of(session: AsyncSession, source_id: str, message_id: str) -> int:
+    query = select(events.c.id).where(
+        events.c.source_id == source_id, events.c.message_id == message_id
+    )
+    return int((await session.execute(query)).scalar_one())

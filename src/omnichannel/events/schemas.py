@@ -1,0 +1,139 @@
+"""The Segment Tracking API message shapes, validated with pydantic.
+
+Only what the platform relies on is checked (types, ids, timestamps, the fields each call
+requires); everything else a client sends is kept as sent (``extra="allow"``), as Segment does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from omnichannel.errors import field_error
+
+MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+
+
+def _id_text(value: Any) -> Any:
+    # Segment's libraries accept numeric ids and send them as numbers.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+IdText = Annotated[str, BeforeValidator(_id_text), Field(min_length=1, max_length=255)]
+Object = dict[str, Any]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    messageId: IdText | None = Field(default=None, max_length=100)
+    userId: IdText | None = None
+    anonymousId: IdText | None = None
+    timestamp: datetime | None = None
+    originalTimestamp: datetime | None = None
+    sentAt: datetime | None = None
+    context: Object | None = None
+    integrations: Object | None = None
+
+    @model_validator(mode="after")
+    def _someone(self) -> _Message:
+        if self.userId is None and self.anonymousId is None:
+            raise ValueError("either userId or anonymousId is required")
+        return self
+
+
+class Identify(_Message):
+    type: Literal["identify"]
+    traits: Object | None = None
+
+
+class Track(_Message):
+    type: Literal["track"]
+    event: str = Field(min_length=1, max_length=200)
+    properties: Object | None = None
+
+
+class Page(_Message):
+    type: Literal["page"]
+    name: str | None = Field(default=None, max_length=200)
+    category: str | None = None
+    properties: Object | None = None
+
+
+class Screen(_Message):
+    type: Literal["screen"]
+    name: str | None = Field(default=None, max_length=200)
+    category: str | None = None
+    properties: Object | None = None
+
+
+class Group(_Message):
+    type: Literal["group"]
+    groupId: IdText
+    traits: Object | None = None
+
+
+class Alias(_Message):
+    type: Literal["alias"]
+    previousId: IdText
+
+    @model_validator(mode="after")
+    def _user(self) -> Alias:
+        if self.userId is None:
+            raise ValueError("alias needs the userId the previousId becomes")
+        return self
+
+
+Message = Identify | Track | Page | Screen | Group | Alias
+_adapter: TypeAdapter[Message] = TypeAdapter(Annotated[Message, Field(discriminator="type")])
+
+
+def validate(raw: dict[str, Any]) -> tuple[Message | None, list[dict[str, str]]]:
+    """The message, or the field errors that make it unacceptable."""
+    try:
+        return _adapter.validate_python(raw), []
+    except ValidationError as exc:
+        return None, [_field_error(err) for err in exc.errors(include_url=False)]
+
+
+def _field_error(err: Any) -> dict[str, str]:
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return field_error("type", f"must be one of {', '.join(MESSAGE_TYPES)}")
+    loc = [str(p) for p in err["loc"]][1:]  # the first part is the union tag
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if not loc:
+        loc = ["previousId" if "alias" in message else "userId"]
+    return field_error(".".join(loc), message)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def event_time(message: Message, received_at: datetime, batch_sent_at: datetime | None) -> datetime:
+    """Segment's clock-skew correction: ``receivedAt - (sentAt - originalTimestamp)``.
+
+    The client's clock may be wrong, but the gap between when the event happened and when it was
+    sent is measured on that one clock, so it is right; the server's receivedAt anchors it.
+    """
+    original = as_utc(message.originalTimestamp or message.timestamp)
+    sent = as_utc(message.sentAt) or batch_sent_at
+    if original is None:
+        return received_at
+    if sent is None:
+        return original
+    return received_at - (sent - original)

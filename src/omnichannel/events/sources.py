@@ -1,0 +1,108 @@
+"""Sources: every touchpoint system (a web shop, an app, a store's POS…) and its write key.
+
+Write keys are stored as SHA-256 hashes and looked up through a short-lived in-process cache, so
+the ingestion hot path does not hit the database to authenticate each call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnichannel.errors import InvalidRequest, Unauthorized, field_error
+from omnichannel.events import repository as repo
+from omnichannel.events.models import SOURCE_KINDS, Source
+from omnichannel.kit.ids import new_id, new_secret
+from omnichannel.kit.runtime import Runtime
+
+SYSTEM_SOURCE = "Omnichannel API"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    id: str
+    name: str
+    kind: str
+
+
+def hash_key(write_key: str) -> str:
+    return hashlib.sha256(write_key.encode()).hexdigest()
+
+
+async def create_source(
+    rt: Runtime, session: AsyncSession, kind: str, name: str
+) -> tuple[Source, str]:
+    """A new source and its write key (returned once, never stored in clear)."""
+    if kind not in SOURCE_KINDS:
+        raise InvalidRequest(
+            f"Unknown source kind '{kind}'; use one of: {', '.join(SOURCE_KINDS)}.",
+            errors=[field_error("kind", "unknown kind")],
+        )
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidRequest(
+            "A source needs a name of 1–100 characters.", errors=[field_error("name", "length")]
+        )
+    write_key = new_secret("wk")
+    source = Source(
+        id=new_id(),
+        name=name,
+        kind=kind,
+        write_key_hash=hash_key(write_key),
+        write_key_hint=write_key[:7],
+        created_at=rt.clock.now(),
+    )
+    session.add(source)
+    await session.flush()
+    return source, write_key
+
+
+async def list_sources(session: AsyncSession) -> list[Source]:
+    return await repo.list_sources(session)
+
+
+async def system_source(rt: Runtime, session: AsyncSession) -> Source:
+    """The source of changes made through the API itself (consent updates, …)."""
+    found = await repo.source_by_name(session, SYSTEM_SOURCE)
+    if found is not None:
+        return found
+    source, _ = await create_source(rt, session, "server", SYSTEM_SOURCE)
+    return source
+
+
+class SourceCache:
+    """write key → source, remembered for ``ttl`` seconds (a disabled source stops that soon)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.ttl = rt.settings.source_cache_seconds
+        self._entries: dict[str, tuple[float, SourceInfo | None]] = {}
+
+    async def authenticate(self, write_key: str | None) -> SourceInfo:
+        if not write_key:
+            raise Unauthorized(
+                "No write key: send it as the Basic-auth user name (or `writeKey` in the body). "
+                "`omni sources create` makes one."
+            )
+        digest = hash_key(write_key)
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            async with self.rt.db.read() as session:
+                source = await repo.source_by_key_hash(session, digest)
+            info = (
+                SourceInfo(source.id, source.name, source.kind)
+                if source is not None and source.disabled_at is None
+                else None
+            )
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            entry = (time.monotonic() + self.ttl, info)
+            self._entries[digest] = entry
+        if entry[1] is None:
+            raise Unauthorized(
+                "Unknown write key. Check the key, or create a source with `omni sources create`."
+            )
+        return entry[1]

@@ -1,0 +1,92 @@
+"""The event processor: resolve accepted events to profiles and fan them out.
+
+Each batch is one transaction: claim pending events (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+so two workers never take the same rows), resolve their identities, mark them resolved, publish
+``EventsResolved`` to the modules that react. A worker killed anywhere in between leaves the batch
+pending for the next one: nothing acknowledged is lost, nothing is processed twice. A batch that
+lost a race with another worker (``StaleGraph``, a unique-key clash, a deadlock) is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from omnichannel.events import repository as repo
+from omnichannel.events.domain import EventsResolved, ResolvedEvent
+from omnichannel.events.models import DISCARDED, RESOLVED
+from omnichannel.identity import service as identity
+from omnichannel.identity.rules import MergeRules, alias_candidates, extract
+from omnichannel.kit.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 20
+# PostgreSQL: deadlock_detected and serialization_failure are "try again", not bugs.
+RETRYABLE_SQLSTATES = ("40P01", "40001")
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, identity.StaleGraph | IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return code in RETRYABLE_SQLSTATES or "deadlock" in str(exc).lower()
+    return False
+
+
+async def process_pending(rt: Runtime, rules: MergeRules, limit: int | None = None) -> int:
+    """Process one batch of pending events; returns how many were processed (0: none waiting)."""
+    limit = limit or rt.settings.worker_batch_size
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return await _process_batch(rt, rules, limit)
+        except Exception as exc:
+            if not _retryable(exc) or attempt == MAX_ATTEMPTS:
+                raise
+            log.debug("batch lost a race (%s), retrying", type(exc).__name__)
+            await asyncio.sleep(random.uniform(0, 0.01 * attempt))
+    return 0
+
+
+async def _process_batch(rt: Runtime, rules: MergeRules, limit: int) -> int:
+    async with rt.db.write() as session:
+        rows = await repo.claim_pending(session, limit, rt.db.skip_locked)
+        if not rows:
+            return 0
+        items = [
+            identity.Item(
+                event_id=row.id,
+                identifiers=extract(row.payload, rules),
+                alias_of=alias_candidates(row.payload, rules),
+                at=row.timestamp,
+                source_id=row.source_id,
+                writes_profile=row.type == "identify" and bool(row.payload.get("traits")),
+            )
+            for row in rows
+        ]
+        resolved = await identity.resolve_batch(rt, session, rules, items)
+        updates, fanout = [], []
+        for row in rows:
+            result = resolved[row.id]
+            if result is None:
+                updates.append({"b_id": row.id, "b_profile": None, "b_status": DISCARDED})
+                continue
+            updates.append({"b_id": row.id, "b_profile": result.profile_id, "b_status": RESOLVED})
+            fanout.append(
+                ResolvedEvent(
+                    row.id,
+                    result.canonical_id,
+                    row.type,
+                    row.channel,
+                    row.source_id,
+                    row.timestamp,
+                    row.payload,
+                )
+            )
+        await repo.mark_processed(session, updates)
+        await rt.bus.publish(rt, session, EventsResolved(fanout))
+    return len(rows)

@@ -1,0 +1,199 @@
+"""All SQL of the identity module."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnichannel.identity.models import Identity, Merge, Profile, Suppression
+from omnichannel.kit.db import Database
+
+# Stay well under SQLite's bound-parameter limit in IN (…) lists.
+CHUNK = 900
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def identities_by_key(session: AsyncSession, keys: Sequence[str]) -> list[Any]:
+    rows: list[Any] = []
+    for chunk in _chunks(keys):
+        query = select(Identity.key, Identity.profile_id, Identity.last_seen).where(
+            Identity.key.in_(chunk)
+        )
+        rows.extend((await session.execute(query)).all())
+    return rows
+
+
+async def identities_of_profiles(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
+    rows: list[Any] = []
+    for chunk in _chunks(profile_ids):
+        query = select(Identity.key, Identity.type, Identity.value, Identity.profile_id).where(
+            Identity.profile_id.in_(chunk)
+        )
+        rows.extend((await session.execute(query)).all())
+    return rows
+
+
+async def versions(session: AsyncSession, profile_ids: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(profile_ids):
+        query = select(Profile.id, Profile.version).where(Profile.id.in_(chunk))
+        found.update({row.id: row.version for row in (await session.execute(query)).all()})
+    return found
+
+
+async def suppressed(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """The keys among ``keys`` that were erased and must not come back."""
+    by_hash = {key_hash(k): k for k in keys}
+    found: set[str] = set()
+    for chunk in _chunks(list(by_hash)):
+        query = select(Suppression.key_hash).where(Suppression.key_hash.in_(chunk))
+        found.update(by_hash[h] for h in (await session.execute(query)).scalars())
+    return found
+
+
+async def bump_versions(session: AsyncSession, expected: dict[str, int]) -> bool:
+    """Bump each profile's version if it is still the one read; False if any has moved on."""
+    items = sorted(expected.items())
+    changed = 0
+    for chunk in _chunks(items):
+        result = await session.execute(
+            update(Profile)
+            .where(tuple_(Profile.id, Profile.version).in_(chunk))
+            .values(version=Profile.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        changed += result.rowcount  # type: ignore[attr-defined]
+    return changed == len(items)
+
+
+async def insert_profiles(
+    db: Database,
+    session: AsyncSession,
+    ids: Sequence[str],
+    merged_into: dict[str, str],
+    at: datetime,
+) -> None:
+    if ids:
+        rows = [
+            {"id": i, "created_at": at, "version": 1, "merged_into": merged_into.get(i)}
+            for i in ids
+        ]
+        await session.execute(db.insert(Profile.__table__), rows)
+
+
+async def insert_identities(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(Identity.__table__.insert(), rows)
+
+
+async def touch_identities(session: AsyncSession, seen: list[dict[str, Any]]) -> None:
+    if seen:
+        table = Identity.__table__
+        await session.execute(
+            update(table)
+            .where(table.c.key == bindparam("b_key"), table.c.last_seen < bindparam("b_seen"))
+            .values(last_seen=bindparam("b_seen")),
+            seen,
+        )
+
+
+async def move_identities(
+    session: AsyncSession, keys: Sequence[str], from_profile: str, to_profile: str
+) -> None:
+    for chunk in _chunks(keys):
+        await session.execute(
+            update(Identity)
+            .where(Identity.profile_id == from_profile, Identity.key.in_(chunk))
+            .values(profile_id=to_profile)
+        )
+
+
+async def move_all_identities(session: AsyncSession, loser: str, survivor: str) -> None:
+    await session.execute(
+        update(Identity).where(Identity.profile_id == loser).values(profile_id=survivor)
+    )
+
+
+async def set_merged_into(session: AsyncSession, profile_id: str, target: str | None) -> None:
+    await session.execute(
+        update(Profile).where(Profile.id == profile_id).values(merged_into=target)
+    )
+
+
+async def insert_merges(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(Merge.__table__.insert(), rows)
+
+
+async def get_profile(session: AsyncSession, profile_id: str) -> Profile | None:
+    return await session.get(Profile, profile_id)
+
+
+async def children(session: AsyncSession, parents: Sequence[str]) -> list[str]:
+    query = select(Profile.id).where(Profile.merged_into.in_(parents))
+    return list((await session.execute(query)).scalars())
+
+
+async def identities_of(session: AsyncSession, profile_id: str) -> list[Identity]:
+    query = select(Identity).where(Identity.profile_id == profile_id).order_by(Identity.first_seen)
+    return list((await session.execute(query)).scalars())
+
+
+async def merges_touching(session: AsyncSession, profile_ids: Sequence[str]) -> list[Merge]:
+    query = (
+        select(Merge)
+        .where(or_(Merge.survivor_id.in_(profile_ids), Merge.loser_id.in_(profile_ids)))
+        .order_by(Merge.merged_at, Merge.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def get_merge(session: AsyncSession, merge_id: str) -> Merge | None:
+    return await session.get(Merge, merge_id)
+
+
+async def latest_open_merge(session: AsyncSession, field: Any, profile_id: str) -> Merge | None:
+    query = (
+        select(Merge)
+        .where(field == profile_id, Merge.split_at.is_(None))
+        .order_by(Merge.merged_at.desc(), Merge.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def mark_split(session: AsyncSession, merge_id: str, at: datetime) -> None:
+    await session.execute(update(Merge).where(Merge.id == merge_id).values(split_at=at))
+
+
+async def erase(
+    db: Database, session: AsyncSession, profile_ids: Sequence[str], at: datetime
+) -> int:
+    """Delete the profiles, their identifiers and merge rows; suppress the identifiers."""
+    keys: list[str] = []
+    for chunk in _chunks(profile_ids):
+        query = select(Identity.key).where(Identity.profile_id.in_(chunk))
+        keys.extend((await session.execute(query)).scalars())
+    if keys:
+        rows = [{"key_hash": key_hash(k), "created_at": at} for k in keys]
+        await session.execute(db.insert(Suppression.__table__).on_conflict_do_nothing(), rows)
+    for chunk in _chunks(profile_ids):
+        await session.execute(delete(Identity).where(Identity.profile_id.in_(chunk)))
+        await session.execute(
+            delete(Merge).where(or_(Merge.survivor_id.in_(chunk), Merge.loser_id.in_(chunk)))
+        )
+        await session.execute(delete(Profile).where(Profile.id.in_(chunk)))
+    return len(keys)

@@ -1,0 +1,138 @@
+"""Identity resolution over an in-memory slice of the graph: pure logic, no I/O.
+
+The service loads the part of the graph a batch of events touches, runs every event through
+``Resolver.resolve`` in order, and writes back what changed. Keeping the rules here, apart from
+SQL, is what lets the property tests hammer them with thousands of orderings.
+
+The rule, as in Segment Unify: take the event's identifiers in priority order; the profiles they
+match and the new identifiers they bring must fit the per-type limits once combined; if they
+don't, drop the lowest-priority identifier and try again. What remains is merged into the
+profile of the highest-priority identifier (or a new profile). So two profiles with different
+user ids never merge (user_id's limit is 1), and blocked values never get here at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from omnichannel.identity.rules import Identifier, MergeRules
+
+
+@dataclass
+class MergeRecord:
+    survivor: str
+    loser: str
+    trigger: str
+    identities: list[str]
+    event_id: int | None
+
+
+@dataclass
+class Graph:
+    """The loaded slice: which profile each identifier belongs to, and each profile's members."""
+
+    owner: dict[str, str] = field(default_factory=dict)
+    members: dict[str, dict[str, Identifier]] = field(default_factory=dict)
+
+    def add(self, ident: Identifier, profile: str) -> None:
+        self.owner[ident.key] = profile
+        self.members.setdefault(profile, {})[ident.key] = ident
+
+
+@dataclass
+class Outcome:
+    """What resolving a batch changed, for the service to write back."""
+
+    new_profiles: list[str] = field(default_factory=list)
+    new_identities: dict[str, Identifier] = field(default_factory=dict)
+    merges: list[MergeRecord] = field(default_factory=list)
+    merged_into: dict[str, str] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+    seen: dict[str, datetime] = field(default_factory=dict)
+    first_seen: dict[str, tuple[datetime, str | None]] = field(default_factory=dict)
+
+    def canonical(self, profile: str) -> str:
+        while profile in self.merged_into:
+            profile = self.merged_into[profile]
+        return profile
+
+
+class Resolver:
+    def __init__(self, rules: MergeRules, graph: Graph, new_id: Callable[[], str]) -> None:
+        self.rules, self.graph, self.new_id = rules, graph, new_id
+        self.outcome = Outcome()
+
+    def resolve(
+        self,
+        identifiers: Iterable[Identifier],
+        *,
+        event_id: int | None = None,
+        at: datetime,
+        source_id: str | None = None,
+        alias_of: Iterable[Identifier] = (),
+    ) -> str:
+        """The profile this event belongs to, after applying it to the graph."""
+        candidates = {i.key: i for i in identifiers}
+        previous = self._alias_target(list(alias_of))
+        if previous is not None:
+            candidates.setdefault(previous.key, previous)
+        ranked = sorted(candidates.values(), key=self.rules.rank)
+        while len(ranked) > 1 and not self._fits(ranked):
+            ranked.pop()
+        return self._apply(ranked, event_id, at, source_id)
+
+    def _alias_target(self, options: list[Identifier]) -> Identifier | None:
+        for ident in options:
+            if ident.key in self.graph.owner:
+                return ident
+        return options[-1] if options else None
+
+    def _profiles_of(self, ranked: list[Identifier]) -> list[str]:
+        profiles: dict[str, None] = {}
+        for ident in ranked:
+            owner = self.graph.owner.get(ident.key)
+            if owner is not None:
+                profiles.setdefault(owner)
+        return list(profiles)
+
+    def _fits(self, ranked: list[Identifier]) -> bool:
+        values: dict[str, set[str]] = {}
+        for profile in self._profiles_of(ranked):
+            for ident in self.graph.members.get(profile, {}).values():
+                values.setdefault(ident.type, set()).add(ident.value)
+        for ident in ranked:
+            values.setdefault(ident.type, set()).add(ident.value)
+        return all(len(v) <= self.rules.limit(t) for t, v in values.items())
+
+    def _apply(
+        self, ranked: list[Identifier], event_id: int | None, at: datetime, source_id: str | None
+    ) -> str:
+        profiles = self._profiles_of(ranked)
+        if profiles:
+            survivor = profiles[0]
+        else:
+            survivor = self.new_id()
+            self.outcome.new_profiles.append(survivor)
+        for loser in profiles[1:]:
+            trigger = next(i.key for i in ranked if self.graph.owner.get(i.key) == loser)
+            self._merge(survivor, loser, trigger, event_id)
+        for ident in ranked:
+            if ident.key not in self.graph.owner:
+                self.graph.add(ident, survivor)
+                self.outcome.new_identities[ident.key] = ident
+                self.outcome.first_seen[ident.key] = (at, source_id)
+                self.outcome.touched.add(survivor)
+            previous = self.outcome.seen.get(ident.key)
+            if previous is None or at > previous:
+                self.outcome.seen[ident.key] = at
+        return survivor
+
+    def _merge(self, survivor: str, loser: str, trigger: str, event_id: int | None) -> None:
+        moved = self.graph.members.pop(loser, {})
+        for ident in moved.values():
+            self.graph.add(ident, survivor)
+        self.outcome.merges.append(MergeRecord(survivor, loser, trigger, sorted(moved), event_id))
+        self.outcome.merged_into[loser] = survivor
+        self.outcome.touched.update((survivor, loser))

@@ -1,0 +1,156 @@
+"""Identifiers and merge rules: what counts as an identifier, how it is normalised, what is blocked.
+
+Phone numbers go through Google's libphonenumber port (``phonenumbers``) to E.164 with the
+configured default region, because "+380 67 123 4567", "067 123 45 67" and "380671234567" are the
+same customer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+
+from omnichannel.config import Settings
+
+# The identifier types the platform knows; anything else arrives as a custom type via externalIds.
+KNOWN_TYPES = (
+    "user_id",
+    "anonymous_id",
+    "email",
+    "phone",
+    "device_id",
+    "push_token",
+    "telegram_id",
+    "whatsapp_id",
+    "instagram_id",
+    "messenger_id",
+    "viber_id",
+    "loyalty_card",
+    "pos_customer_id",
+)
+# Traits that are identifiers when they appear in traits or context.traits.
+TRAIT_IDENTIFIERS = {t: t for t in KNOWN_TYPES if t not in ("user_id", "anonymous_id")}
+TRAIT_IDENTIFIERS |= {
+    "phoneNumber": "phone",
+    "deviceId": "device_id",
+    "pushToken": "push_token",
+    "telegramId": "telegram_id",
+    "whatsappId": "whatsapp_id",
+    "instagramId": "instagram_id",
+    "messengerId": "messenger_id",
+    "viberId": "viber_id",
+    "loyaltyCard": "loyalty_card",
+    "posCustomerId": "pos_customer_id",
+}
+CUSTOM_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_VALUE_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    type: str
+    value: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}:{self.value}"
+
+
+class MergeRules:
+    """Priority, per-type limits and blocked values, compiled once from the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.priority = {t: i for i, t in enumerate(settings.identity_priority)}
+        self.limits = dict(settings.identity_limits)
+        self.default_limit = settings.identity_default_limit
+        self.region = settings.default_region
+        self._blocked = re.compile(
+            "|".join(f"(?:{p})" for p in settings.identity_blocked_values), re.IGNORECASE
+        )
+
+    def limit(self, type_: str) -> int:
+        return self.limits.get(type_, self.default_limit)
+
+    def rank(self, ident: Identifier) -> tuple[int, str, str]:
+        """Sort key: configured priority first, then unlisted types by name; value breaks ties."""
+        return (self.priority.get(ident.type, len(self.priority)), ident.type, ident.value)
+
+    def normalise(self, type_: str, raw: Any) -> Identifier | None:
+        """The identifier in canonical form, or None when it is empty, malformed or blocked."""
+        if raw is None or isinstance(raw, bool | dict | list):
+            return None
+        value = str(raw).strip()
+        if type_ == "email":
+            value = value.lower()
+            if "@" not in value[1:-1]:
+                return None
+        elif type_ == "phone":
+            value = self._phone(value) or ""
+        if not value or len(value) > MAX_VALUE_LENGTH or self._blocked.search(value):
+            return None
+        return Identifier(type_, value)
+
+    def normalise_type(self, raw: Any) -> str | None:
+        if not isinstance(raw, str):
+            return None
+        type_ = re.sub(r"(?<!^)(?=[A-Z])", "_", raw.strip()).lower()
+        return type_ if CUSTOM_TYPE.match(type_) else None
+
+    def _phone(self, value: str) -> str | None:
+        try:
+            number = phonenumbers.parse(value, self.region)
+        except phonenumbers.NumberParseException:
+            return None
+        if not phonenumbers.is_possible_number(number):
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def extract(message: dict[str, Any], rules: MergeRules) -> list[Identifier]:
+    """Every identifier a Segment message carries, normalised, blocked ones left out.
+
+    Sources: userId, anonymousId, identifier traits in ``traits`` and ``context.traits``,
+    ``context.externalIds`` (custom types allowed) and the device in ``context.device``.
+    An alias's ``previousId`` is not here: its type is only known at resolution (see resolver).
+    """
+    found: list[Identifier | None] = [
+        rules.normalise("user_id", message.get("userId")),
+        rules.normalise("anonymous_id", message.get("anonymousId")),
+    ]
+    context = message.get("context")
+    context = context if isinstance(context, dict) else {}
+    for traits in (message.get("traits"), context.get("traits")):
+        if isinstance(traits, dict):
+            for name, type_ in TRAIT_IDENTIFIERS.items():
+                if name in traits:
+                    found.append(rules.normalise(type_, traits[name]))
+    external = context.get("externalIds")
+    if isinstance(external, list):
+        for item in external:
+            if isinstance(item, dict):
+                type_ = rules.normalise_type(item.get("type"))
+                if type_ and type_ != "anonymous_id":
+                    found.append(rules.normalise(type_, item.get("id")))
+    device = context.get("device")
+    if isinstance(device, dict):
+        found.append(rules.normalise("device_id", device.get("id")))
+        found.append(rules.normalise("push_token", device.get("token")))
+    unique: dict[str, Identifier] = {}
+    for ident in found:
+        if ident is not None:
+            unique.setdefault(ident.key, ident)
+    return list(unique.values())
+
+
+def alias_candidates(message: dict[str, Any], rules: MergeRules) -> list[Identifier]:
+    """What an alias's previousId may be: a former user id, else an anonymous id."""
+    if message.get("type") != "alias":
+        return []
+    return [
+        ident
+        for type_ in ("user_id", "anonymous_id")
+        if (ident := rules.normalise(type_, message.get("previousId"))) is not None
+    ]

@@ -1,0 +1,247 @@
+"""Identity use cases: resolve a batch of events to profiles, follow merges, split, erase.
+
+``resolve_batch`` runs inside the caller's transaction. It reads the slice of the graph the batch
+touches, resolves in memory (``resolver``), writes the changes back, and bumps the version of every
+profile it changed. On PostgreSQL another worker may have changed one of those profiles since the
+read: the bump then finds an unexpected version and ``StaleGraph`` tells the caller to retry the
+batch. Two new events carrying the same new identifier race on the identities' primary key instead
+and the loser retries the same way; either way they end in one profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnichannel.errors import Conflict, InvalidRequest, NotFound
+from omnichannel.identity import repository as repo
+from omnichannel.identity.domain import ProfilesMerged, ProfileSplit
+from omnichannel.identity.models import Identity, Merge, Profile
+from omnichannel.identity.models import Merge as MergeRow
+from omnichannel.identity.resolver import Graph, Resolver
+from omnichannel.identity.rules import Identifier, MergeRules
+from omnichannel.kit.ids import new_id
+from omnichannel.kit.runtime import Runtime
+
+
+class StaleGraph(Exception):
+    """A profile this batch changed was changed by someone else first; retry the batch."""
+
+
+@dataclass
+class Item:
+    """One event as identity resolution sees it."""
+
+    event_id: int
+    identifiers: list[Identifier]
+    at: datetime
+    source_id: str | None = None
+    alias_of: list[Identifier] = field(default_factory=list)
+    # The event will write to its profile (traits, consents), so the profile is "touched".
+    writes_profile: bool = False
+
+
+@dataclass
+class Resolved:
+    profile_id: str  # the profile the event resolved to, kept on the event
+    canonical_id: str  # the live profile it belongs to once the whole batch is applied
+
+
+async def resolve_batch(
+    rt: Runtime, session: AsyncSession, rules: MergeRules, items: Sequence[Item]
+) -> dict[int, Resolved | None]:
+    """Resolve each item to a profile (None: every identifier it carried is suppressed)."""
+    keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)}
+    blocked = await repo.suppressed(session, list(keys))
+    graph, last_seen = await _load(session, sorted(keys - blocked))
+    resolver = Resolver(rules, graph, new_id)
+    assigned: dict[int, str | None] = {}
+    for item in items:
+        idents = [i for i in item.identifiers if i.key not in blocked]
+        alias_of = [i for i in item.alias_of if i.key not in blocked]
+        if not idents and not alias_of:
+            assigned[item.event_id] = None
+            continue
+        assigned[item.event_id] = resolver.resolve(
+            idents, event_id=item.event_id, at=item.at, source_id=item.source_id, alias_of=alias_of
+        )
+    outcome = resolver.outcome
+    results = {
+        event_id: Resolved(pid, outcome.canonical(pid)) if pid else None
+        for event_id, pid in assigned.items()
+    }
+    touched = set(outcome.touched)
+    touched.update(
+        r.canonical_id for item in items if item.writes_profile and (r := results[item.event_id])
+    )
+    existing = await repo.versions(session, sorted(touched.difference(outcome.new_profiles)))
+    if not await repo.bump_versions(session, existing):
+        raise StaleGraph("a profile changed under this batch")
+    await _write(rt, session, resolver, graph, last_seen)
+    return results
+
+
+async def _load(session: AsyncSession, keys: list[str]) -> tuple[Graph, dict[str, datetime]]:
+    graph = Graph()
+    found = await repo.identities_by_key(session, keys)
+    last_seen = {row.key: row.last_seen for row in found}
+    profiles = sorted({row.profile_id for row in found})
+    for row in await repo.identities_of_profiles(session, profiles):
+        graph.add(Identifier(row.type, row.value), row.profile_id)
+    return graph, last_seen
+
+
+async def _write(
+    rt: Runtime,
+    session: AsyncSession,
+    resolver: Resolver,
+    graph: Graph,
+    last_seen: dict[str, datetime],
+) -> None:
+    outcome = resolver.outcome
+    now = rt.clock.now()
+    await repo.insert_profiles(rt.db, session, outcome.new_profiles, outcome.merged_into, now)
+    merge_rows = []
+    for merge in outcome.merges:
+        await repo.move_all_identities(session, merge.loser, merge.survivor)
+        await repo.set_merged_into(session, merge.loser, merge.survivor)
+        merge_rows.append(
+            {
+                "id": new_id(),
+                "survivor_id": merge.survivor,
+                "loser_id": merge.loser,
+                "event_id": merge.event_id,
+                "trigger": merge.trigger,
+                "identities": merge.identities,
+                "merged_at": now,
+                "split_at": None,
+            }
+        )
+        await rt.bus.publish(rt, session, ProfilesMerged(merge.survivor, merge.loser))
+    await repo.insert_merges(session, merge_rows)
+    new_rows = []
+    for key, ident in outcome.new_identities.items():
+        first, source_id = outcome.first_seen[key]
+        new_rows.append(
+            {
+                "key": key,
+                "type": ident.type,
+                "value": ident.value,
+                "profile_id": graph.owner[key],
+                "source_id": source_id,
+                "first_seen": first,
+                "last_seen": outcome.seen[key],
+            }
+        )
+    await repo.insert_identities(session, new_rows)
+    seen = [
+        {"b_key": key, "b_seen": at}
+        for key, at in sorted(outcome.seen.items())
+        if key in last_seen and at > last_seen[key]
+    ]
+    await repo.touch_identities(session, seen)
+
+
+async def canonical_id(session: AsyncSession, profile_id: str) -> str | None:
+    """The live profile an id resolves to (itself, or the survivor it was merged into)."""
+    for _ in range(64):  # merge chains are short; the bound only guards against a cycle
+        profile = await repo.get_profile(session, profile_id)
+        if profile is None:
+            return None
+        if profile.merged_into is None:
+            return profile.id
+        profile_id = profile.merged_into
+    raise RuntimeError(f"merge chain from {profile_id} does not end")
+
+
+async def subtree(session: AsyncSession, root: str) -> list[str]:
+    """The profile and every profile merged into it, directly or through others."""
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = await repo.children(session, frontier)
+        found.extend(frontier)
+    return found
+
+
+async def lookup(session: AsyncSession, rules: MergeRules, type_: str, value: str) -> str | None:
+    """The live profile holding this identifier, normalised the way events are."""
+    if rules.normalise_type(type_) != type_:
+        raise InvalidRequest(
+            f"'{type_}' is not an identifier type; use e.g. email, phone or user_id.",
+            errors=[{"field": "type", "message": "not an identifier type"}],
+        )
+    ident = rules.normalise(type_, value)
+    if ident is None:
+        return None
+    rows = await repo.identities_by_key(session, [ident.key])
+    return await canonical_id(session, rows[0].profile_id) if rows else None
+
+
+async def identities_of(session: AsyncSession, profile_id: str) -> list[Identity]:
+    return await repo.identities_of(session, profile_id)
+
+
+async def merges_of(session: AsyncSession, profile_ids: Sequence[str]) -> list[Merge]:
+    return await repo.merges_touching(session, profile_ids)
+
+
+async def split(
+    rt: Runtime, session: AsyncSession, profile_id: str, merge_id: str | None
+) -> MergeRow:
+    """Undo a merge: the identifiers it moved go back to the merged-away profile.
+
+    ``profile_id`` is either the merged-away profile (its own merge is undone) or a live profile,
+    in which case ``merge_id`` names the merge, or the latest merge into it is undone.
+    """
+    profile = await repo.get_profile(session, profile_id)
+    if profile is None:
+        raise NotFound(f"No profile {profile_id}.")
+    merge = await _merge_to_split(session, profile_id, profile.merged_into, merge_id)
+    root = await canonical_id(session, merge.survivor_id)
+    assert root is not None
+    await repo.move_identities(session, merge.identities, root, merge.loser_id)
+    await repo.set_merged_into(session, merge.loser_id, None)
+    await repo.mark_split(session, merge.id, rt.clock.now())
+    current = await repo.versions(session, [root, merge.loser_id])
+    if not await repo.bump_versions(session, current):
+        raise StaleGraph("a profile changed during the split")
+    await rt.bus.publish(rt, session, ProfileSplit(root, merge.loser_id))
+    return merge
+
+
+async def _merge_to_split(
+    session: AsyncSession, profile_id: str, merged_into: str | None, merge_id: str | None
+) -> MergeRow:
+    if merge_id is not None:
+        merge = await repo.get_merge(session, merge_id)
+        if merge is None or profile_id not in (merge.survivor_id, merge.loser_id):
+            raise NotFound(f"No merge {merge_id} involving profile {profile_id}.")
+    elif merged_into is not None:
+        merge = await repo.latest_open_merge(session, MergeRow.loser_id, profile_id)
+    else:
+        merge = await repo.latest_open_merge(session, MergeRow.survivor_id, profile_id)
+    if merge is None:
+        raise NotFound(f"Profile {profile_id} has no merge to undo.")
+    if merge.split_at is not None:
+        raise Conflict(f"Merge {merge.id} was already split at {merge.split_at.isoformat()}.")
+    return merge
+
+
+async def erase(rt: Runtime, session: AsyncSession, profile_ids: Sequence[str]) -> int:
+    return await repo.erase(rt.db, session, profile_ids, rt.clock.now())
+
+
+async def get(session: AsyncSession, profile_id: str) -> Profile:
+    profile = await repo.get_profile(session, profile_id)
+    if profile is None:
+        raise NotFound(f"No profile {profile_id}.")
+    return profile
+
+
+async def touch(session: AsyncSession, profile_ids: Sequence[str]) -> None:
+    """Claim these profiles for this transaction: a concurrent merge of them will retry."""
+    if not await repo.bump_versions(session, await repo.versions(session, profile_ids)):
+        raise StaleGraph("a profile changed under this transaction")

@@ -1,0 +1,1 @@
+"""Shared machinery every module stands on: database, clock, ids, pagination, outbox, bus."""

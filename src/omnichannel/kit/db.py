@@ -1,0 +1,101 @@
+"""Database access: async SQLAlchemy 2 over aiosqlite (embedded default) or asyncpg (production).
+
+``Database.write()`` and ``Database.read()`` hand out sessions whose transaction commits when the
+block ends. Services never commit; the request or the job that owns the block does.
+
+On SQLite all writes go through one connection that starts its transactions with
+``BEGIN IMMEDIATE``: the write lock is taken up front, so two processes (``serve`` and ``worker``)
+queue on SQLite's busy timeout instead of failing with "database is locked" halfway through a
+transaction. Reads use their own pool and see committed data through WAL without blocking writers.
+On PostgreSQL both are one pool and concurrency is row locks plus ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from omnichannel.config import Settings
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.url = settings.database_url
+        self.dialect = "sqlite" if settings.is_sqlite else "postgresql"
+        common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+        if self.dialect == "sqlite":
+            self.writer = create_async_engine(
+                self.url, pool_size=1, max_overflow=0, pool_timeout=300, **common
+            )
+            self.reader = create_async_engine(self.url, pool_size=4, max_overflow=4, **common)
+            _sqlite_setup(self.writer, settings.sqlite_synchronous, immediate=True)
+            _sqlite_setup(self.reader, settings.sqlite_synchronous, immediate=False)
+        else:
+            self.writer = create_async_engine(
+                self.url, pool_size=10, max_overflow=10, pool_pre_ping=True, **common
+            )
+            self.reader = self.writer
+        self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that may write; commits on success, rolls back on any exception."""
+        async with self._write_sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._read_sessions() as session, session.begin():
+            yield session
+
+    def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
+        """An INSERT that supports ``on_conflict_do_nothing/update`` on this backend."""
+        if self.dialect == "sqlite":
+            return sqlite.insert(table)
+        return postgresql.insert(table)
+
+    @property
+    def skip_locked(self) -> bool:
+        """Whether ``SELECT … FOR UPDATE SKIP LOCKED`` exists (SQLite has one writer instead)."""
+        return self.dialect == "postgresql"
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+
+def _sqlite_setup(engine: AsyncEngine, synchronous: str, *, immediate: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
+        # Take transaction control from the driver so BEGIN is ours (see on_begin).
+        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

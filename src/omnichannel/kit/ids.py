@@ -1,0 +1,20 @@
+"""Identifiers: time-ordered UUIDv7 strings (``uuid-utils``, a Rust implementation).
+
+Time-ordered ids keep B-tree inserts at the right edge of the index and need no coordination
+between processes, which is what lets several ``serve``/``worker`` processes create rows at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import uuid_utils
+
+
+def new_id() -> str:
+    return str(uuid_utils.uuid7())
+
+
+def new_secret(prefix: str) -> str:
+    """A credential: a readable prefix and 32 random bytes, URL-safe."""
+    return f"{prefix}_{secrets.token_urlsafe(32)}"

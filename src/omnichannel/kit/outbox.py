@@ -1,0 +1,122 @@
+"""The outbox: side effects written in the caller's transaction and run by a worker after commit.
+
+``enqueue`` adds a row in the same transaction as the change that wants the effect, so the effect
+happens if and only if the change commits. ``OutboxRunner`` claims due rows (see ``kit.due``),
+runs the handler registered for the row's topic, and marks it done; a failure is retried with
+exponential backoff until ``max_attempts``, then parked as ``dead`` with its last error. A row's
+optional ``key`` is unique, so enqueuing the same effect twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, String, Text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from omnichannel.kit.due import claim_due
+from omnichannel.kit.ids import new_id
+from omnichannel.kit.orm import Base, JSONType, UTCDateTime
+from omnichannel.kit.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+OutboxHandler = Callable[[Runtime, dict[str, Any]], Awaitable[None]]
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+outbox = OutboxRow.__table__
+
+
+async def enqueue(
+    rt: Runtime,
+    session: AsyncSession,
+    topic: str,
+    payload: dict[str, Any],
+    *,
+    key: str | None = None,
+    due_at: datetime | None = None,
+) -> None:
+    now = rt.clock.now()
+    row = {
+        "id": new_id(),
+        "topic": topic,
+        "key": key,
+        "payload": payload,
+        "status": "pending",
+        "due_at": due_at or now,
+        "attempts": 0,
+        "created_at": now,
+    }
+    await session.execute(rt.db.insert(outbox).values(row).on_conflict_do_nothing())
+
+
+class OutboxRunner:
+    def __init__(
+        self,
+        rt: Runtime,
+        handlers: dict[str, OutboxHandler],
+        *,
+        lease: timedelta = timedelta(minutes=5),
+        max_attempts: int = 8,
+    ) -> None:
+        self.rt, self.handlers, self.lease, self.max_attempts = rt, handlers, lease, max_attempts
+
+    async def run_due(self, limit: int = 50) -> int:
+        """Run what is due now; returns how many rows were run."""
+        now = self.rt.clock.now()
+        async with self.rt.db.write() as session:
+            rows = await claim_due(
+                session,
+                outbox,
+                now=now,
+                lease=self.lease,
+                limit=limit,
+                skip_locked=self.rt.db.skip_locked,
+                where=outbox.c.status == "pending",
+            )
+        for row in rows:
+            await self._run(row)
+        return len(rows)
+
+    async def _run(self, row: Any) -> None:
+        handler = self.handlers.get(row.topic)
+        values: dict[str, Any]
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for outbox topic {row.topic!r}")
+            await handler(self.rt, row.payload)
+        except Exception as exc:  # a failing effect must not stop the others
+            attempts = row.attempts + 1
+            log.warning("outbox %s (%s) failed, attempt %d: %s", row.id, row.topic, attempts, exc)
+            values = {"attempts": attempts, "last_error": repr(exc)}
+            if attempts >= self.max_attempts:
+                values |= {"status": "dead", "done_at": self.rt.clock.now()}
+            else:
+                values["due_at"] = self.rt.clock.now() + timedelta(seconds=2**attempts)
+        else:
+            values = {
+                "status": "done",
+                "done_at": self.rt.clock.now(),
+                "attempts": row.attempts + 1,
+            }
+        async with self.rt.db.write() as session:
+            await session.execute(update(outbox).where(outbox.c.id == row.id).values(**values))

@@ -1,0 +1,41 @@
+"""The platform object: the runtime plus the long-lived services built from it at startup.
+
+One instance per process, on ``app.state.platform`` for the HTTP routes and held by the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import Request
+
+from omnichannel.config import Settings
+from omnichannel.events.service import Ingestor
+from omnichannel.events.sources import SourceCache
+from omnichannel.identity.rules import MergeRules
+from omnichannel.kit.clock import Clock, SystemClock
+from omnichannel.kit.db import Database
+from omnichannel.kit.runtime import Runtime
+from omnichannel.wiring import build_bus
+
+
+class Platform:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.rt = Runtime(settings, Database(settings), clock or SystemClock(), build_bus())
+        self.rules = MergeRules(settings)
+        self.sources = SourceCache(self.rt)
+        self.ingestor = Ingestor(self.rt, self.rules)
+        # Set when events are accepted, so an embedded worker wakes at once instead of polling.
+        self.work_waiting = asyncio.Event()
+
+    @property
+    def settings(self) -> Settings:
+        return self.rt.settings
+
+    async def close(self) -> None:
+        await self.rt.db.dispose()
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform

@@ -1,0 +1,161 @@
+"""Profile routes (API token as Bearer): read, lookup, timeline, consents, merges, split, GDPR."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from omnichannel.auth.service import ANY_ROLE, Principal, require
+from omnichannel.errors import NotFound
+from omnichannel.events.models import SOURCE_KINDS
+from omnichannel.events.schemas import MESSAGE_TYPES
+from omnichannel.identity import service as identity
+from omnichannel.kit import jobs
+from omnichannel.platform import Platform, get_platform
+from omnichannel.profiles import service
+from omnichannel.profiles.schemas import (
+    ConsentsIn,
+    JobOut,
+    MergeOut,
+    ProfileOut,
+    SplitIn,
+    TimelinePage,
+)
+
+router = APIRouter(prefix="/v1", tags=["profiles"])
+
+
+@router.get("/profiles/lookup", response_model=ProfileOut)
+async def lookup(
+    type: str = Query(description="identifier type: email, phone, user_id, anonymous_id, …"),
+    value: str = Query(min_length=1, max_length=255),
+    platform: Platform = Depends(get_platform),
+    _: Principal = Depends(ANY_ROLE),
+) -> Any:
+    """The profile holding an identifier (normalised as events are: emails lower-cased, phones E.164)."""
+    async with platform.rt.db.read() as session:
+        found = await identity.lookup(session, platform.rules, type, value)
+        if found is None:
+            raise NotFound(f"No profile has {type} '{value}'.")
+        return await service.view(session, found)
+
+
+@router.get("/profiles/{profile_id}", response_model=ProfileOut)
+async def get_profile(
+    profile_id: str, platform: Platform = Depends(get_platform), _: Principal = Depends(ANY_ROLE)
+) -> Any:
+    """A profile; the id of a merged-away profile answers with the profile it was merged into."""
+    async with platform.rt.db.read() as session:
+        return await service.view(session, profile_id)
+
+
+@router.get("/profiles/{profile_id}/timeline", response_model=TimelinePage)
+async def timeline(
+    profile_id: str,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+    channel: list[str] = Query(default=[], description=f"any of: {', '.join(SOURCE_KINDS)}"),
+    type: list[str] = Query(default=[], description=f"any of: {', '.join(MESSAGE_TYPES)}"),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    platform: Platform = Depends(get_platform),
+    _: Principal = Depends(ANY_ROLE),
+) -> Any:
+    """Events of the profile and every profile merged into it, newest first."""
+    async with platform.rt.db.read() as session:
+        items, next_cursor = await service.timeline(
+            session,
+            profile_id,
+            limit=limit,
+            cursor=cursor,
+            channels=channel,
+            types=type,
+            since=since,
+            until=until,
+        )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.put("/profiles/{profile_id}/consents", response_model=ProfileOut)
+async def put_consents(
+    profile_id: str,
+    body: ConsentsIn,
+    platform: Platform = Depends(get_platform),
+    who: Principal = Depends(require("marketer", "agent")),
+) -> Any:
+    """Grant or withdraw consents; recorded in the timeline as who changed what."""
+    rt = platform.rt
+    async with rt.db.write() as session:
+        root = await service.set_consents(
+            rt, session, profile_id, body.consents, f"token:{who.name}"
+        )
+    async with rt.db.read() as session:
+        return await service.view(session, root)
+
+
+@router.get("/profiles/{profile_id}/merges", response_model=list[MergeOut])
+async def merges(
+    profile_id: str, platform: Platform = Depends(get_platform), _: Principal = Depends(ANY_ROLE)
+) -> Any:
+    """The merge history (audit trail) of the profile and everything merged into it."""
+    async with platform.rt.db.read() as session:
+        return await service.merges(session, profile_id)
+
+
+@router.post("/profiles/{profile_id}/split", response_model=MergeOut)
+async def split(
+    profile_id: str,
+    body: SplitIn | None = None,
+    platform: Platform = Depends(get_platform),
+    _: Principal = Depends(require()),
+) -> Any:
+    """Undo a merge. On a merged-away id: undo its merge. On a live id: ``merge_id``, or the latest."""
+    rt = platform.rt
+    async with rt.db.write() as session:
+        return await identity.split(rt, session, profile_id, body.merge_id if body else None)
+
+
+@router.get("/profiles/{profile_id}/export")
+async def export(
+    profile_id: str, platform: Platform = Depends(get_platform), _: Principal = Depends(require())
+) -> Any:
+    """GDPR access: everything held about the person, as one JSON document."""
+    async with platform.rt.db.read() as session:
+        data = await service.export(session, profile_id)
+    data["identities"] = [
+        {k: getattr(i, k) for k in ("type", "value", "first_seen", "last_seen", "source_id")}
+        for i in data["identities"]
+    ]
+    data["consents"] = [
+        {k: getattr(c, k) for k in ("channel", "purpose", "granted", "updated_at")}
+        for c in data["consents"]
+    ]
+    data["merges"] = [
+        MergeOut.model_validate(m, from_attributes=True).model_dump() for m in data["merges"]
+    ]
+    return data
+
+
+@router.delete("/profiles/{profile_id}", response_model=JobOut, status_code=202)
+async def erase(
+    profile_id: str, platform: Platform = Depends(get_platform), _: Principal = Depends(require())
+) -> Any:
+    """GDPR erasure: events, traits and identifiers go; the identifiers are suppressed for good."""
+    rt = platform.rt
+    async with rt.db.write() as session:
+        job = await service.request_erasure(rt, session, profile_id)
+    platform.work_waiting.set()
+    return job
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+async def get_job(
+    job_id: str, platform: Platform = Depends(get_platform), _: Principal = Depends(ANY_ROLE)
+) -> Any:
+    async with platform.rt.db.read() as session:
+        job = await jobs.get_job(session, job_id)
+    if job is None:
+        raise NotFound(f"No job {job_id}.")
+    return job

@@ -1,0 +1,65 @@
+"""All SQL of the profiles module: last-write-wins upserts of traits and consents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnichannel.kit.db import Database
+from omnichannel.profiles.models import Consent, Trait
+
+traits = Trait.__table__
+consents = Consent.__table__
+
+
+def _newer(table: Table, excluded: Any) -> Any:
+    """The incoming row wins if it is from a later event (event id breaks a tie in time)."""
+    return or_(
+        table.c.updated_at < excluded.updated_at,
+        and_(
+            table.c.updated_at == excluded.updated_at,
+            func.coalesce(table.c.event_id, 0) <= func.coalesce(excluded.event_id, 0),
+        ),
+    )
+
+
+async def upsert_latest(
+    db: Database, session: AsyncSession, table: Table, keys: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """Insert rows into ``traits`` or ``consents``; an existing row changes only if older."""
+    if not rows:
+        return
+    statement = db.insert(table)
+    values = [c.name for c in table.c if c.name not in keys]
+    statement = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: statement.excluded[name] for name in values},
+        where=_newer(table, statement.excluded),
+    )
+    await session.execute(statement, rows)
+
+
+async def traits_of(session: AsyncSession, profile_id: str) -> list[Trait]:
+    query = select(Trait).where(Trait.profile_id == profile_id).order_by(Trait.key)
+    return list((await session.execute(query)).scalars())
+
+
+async def consents_of(session: AsyncSession, profile_id: str) -> list[Consent]:
+    query = (
+        select(Consent)
+        .where(Consent.profile_id == profile_id)
+        .order_by(Consent.channel, Consent.purpose)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def rows_of(session: AsyncSession, table: Table, profile_id: str) -> list[dict[str, Any]]:
+    query = select(table).where(table.c.profile_id == profile_id)
+    return [dict(row._mapping) for row in (await session.execute(query)).all()]
+
+
+async def delete_for(session: AsyncSession, table: Table, profile_ids: Sequence[str]) -> None:
+    await session.execute(delete(table).where(table.c.profile_id.in_(profile_ids)))

@@ -1,0 +1,172 @@
+"""Profile use cases: the unified view, timeline, consents, merges, GDPR export and erasure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnichannel.errors import InvalidRequest, NotFound, field_error
+from omnichannel.events import history
+from omnichannel.events.domain import EventsResolved, ResolvedEvent
+from omnichannel.events.models import RESOLVED, SOURCE_KINDS
+from omnichannel.events.repository import insert_events
+from omnichannel.events.sources import system_source
+from omnichannel.identity import service as identity
+from omnichannel.kit import jobs
+from omnichannel.kit.ids import new_id
+from omnichannel.kit.outbox import enqueue
+from omnichannel.kit.runtime import Runtime
+from omnichannel.profiles import repository as repo
+from omnichannel.profiles.schemas import ConsentIn
+
+ERASE_TOPIC = "profiles.erase"
+CONSENT_CHANNELS = (*SOURCE_KINDS, "all")
+
+
+async def live_id(session: AsyncSession, profile_id: str) -> str:
+    found = await identity.canonical_id(session, profile_id)
+    if found is None:
+        raise NotFound(f"No profile {profile_id}. Find one with /v1/profiles/lookup.")
+    return found
+
+
+async def view(session: AsyncSession, profile_id: str) -> dict[str, Any]:
+    root = await live_id(session, profile_id)
+    members = await identity.subtree(session, root)
+    profile = await identity.get(session, root)
+    activity = await history.activity(session, members)
+    return {
+        "id": root,
+        "created_at": profile.created_at,
+        "merged_ids": members[1:],
+        "identities": await identity.identities_of(session, root),
+        "traits": {t.key: t.value for t in await repo.traits_of(session, root)},
+        "consents": await repo.consents_of(session, root),
+        "computed": activity.__dict__,
+    }
+
+
+async def timeline(
+    session: AsyncSession,
+    profile_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    channels: list[str],
+    types: list[str],
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    root = await live_id(session, profile_id)
+    members = await identity.subtree(session, root)
+    return await history.timeline(
+        session,
+        members,
+        limit=limit,
+        cursor=cursor,
+        channels=channels,
+        types=types,
+        since=since,
+        until=until,
+    )
+
+
+async def set_consents(
+    rt: Runtime, session: AsyncSession, profile_id: str, consents: list[ConsentIn], actor: str
+) -> str:
+    """Record consents as an identify in the log (the audit trail) and apply it at once."""
+    for i, consent in enumerate(consents):
+        if consent.channel not in CONSENT_CHANNELS:
+            raise InvalidRequest(
+                f"Unknown channel '{consent.channel}'.",
+                errors=[
+                    field_error(f"consents[{i}].channel", f"one of {', '.join(CONSENT_CHANNELS)}")
+                ],
+            )
+    root = await live_id(session, profile_id)
+    # Bumping the version makes a concurrent merge of this profile wait for (or retry after) us.
+    await identity.touch(session, [root])
+    source = await system_source(rt, session)
+    given: dict[str, dict[str, bool]] = {}
+    for consent in consents:
+        given.setdefault(consent.channel, {})[consent.purpose] = consent.granted
+    now = rt.clock.now()
+    message_id = new_id()
+    payload = {
+        "type": "identify",
+        "messageId": message_id,
+        "traits": {"consents": given},
+        "context": {"actor": actor},
+    }
+    row = {
+        "source_id": source.id,
+        "message_id": message_id,
+        "type": "identify",
+        "name": "consents",
+        "channel": "server",
+        "user_id": None,
+        "anonymous_id": None,
+        "timestamp": now,
+        "received_at": now,
+        "payload": payload,
+        "profile_id": root,
+        "status": RESOLVED,
+    }
+    await insert_events(rt.db, session, [row])
+    event_id = await history.event_id_of(session, source.id, message_id)
+    resolved = ResolvedEvent(event_id, root, "identify", "server", source.id, now, payload)
+    await rt.bus.publish(rt, session, EventsResolved([resolved]))
+    return root
+
+
+async def merges(session: AsyncSession, profile_id: str) -> list[Any]:
+    root = await live_id(session, profile_id)
+    return await identity.merges_of(session, await identity.subtree(session, root))
+
+
+async def export(session: AsyncSession, profile_id: str) -> dict[str, Any]:
+    """Everything held about the person: the view, every event in full, the merge history."""
+    data = await view(session, profile_id)
+    members = [data["id"], *data["merged_ids"]]
+    events: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = await history.timeline(
+            session, members, limit=1000, cursor=cursor, full=True
+        )
+        events.extend(page)
+        if cursor is None:
+            break
+    data["events"] = events
+    data["merges"] = await identity.merges_of(session, members)
+    return data
+
+
+async def request_erasure(rt: Runtime, session: AsyncSession, profile_id: str) -> jobs.Job:
+    """Queue the erasure of a profile (and everything merged into it); returns the job."""
+    root = await live_id(session, profile_id)
+    job = await jobs.create_job(session, "erase", root, rt.clock.now())
+    await enqueue(
+        rt, session, ERASE_TOPIC, {"job_id": job.id, "profile_id": root}, key=f"erase:{root}"
+    )
+    return job
+
+
+async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
+    """Outbox handler: delete the profile's events, traits, consents and identifiers, suppressed."""
+    async with rt.db.write() as session:
+        root = payload["profile_id"]
+        members = await identity.subtree(session, root)
+        events = await history.erase(session, members)
+        await repo.delete_for(session, repo.traits, members)
+        await repo.delete_for(session, repo.consents, members)
+        suppressed = await identity.erase(rt, session, members)
+        await jobs.finish_job(
+            session,
+            payload["job_id"],
+            "done",
+            {"profiles": len(members), "events": events, "identifiers_suppressed": suppressed},
+            rt.clock.now(),
+        )

@@ -1,0 +1,11 @@
+"""Every module's tables, imported in one place so ``Base.metadata`` is complete (Alembic, tests)."""
+
+from omnichannel.auth import models as auth_models
+from omnichannel.events import models as events_models
+from omnichannel.identity import models as identity_models
+from omnichannel.kit import jobs, outbox
+from omnichannel.kit.orm import Base
+from omnichannel.profiles import models as profiles_models
+
+metadata = Base.metadata
+MODULES = (auth_models, events_models, identity_models, jobs, outbox, profiles_models)

@@ -1,0 +1,25 @@
+"""Who reacts to what: the one explicit list of domain-event and outbox handlers."""
+
+from __future__ import annotations
+
+from omnichannel.events.domain import EventsResolved
+from omnichannel.identity.domain import ProfilesMerged, ProfileSplit
+from omnichannel.kit.bus import Bus
+from omnichannel.kit.outbox import OutboxHandler
+from omnichannel.profiles import handlers as profiles
+from omnichannel.profiles import service as profiles_service
+
+
+def build_bus() -> Bus:
+    return Bus(
+        {
+            EventsResolved: [profiles.on_events_resolved],
+            ProfilesMerged: [profiles.on_merged],
+            ProfileSplit: [profiles.on_split],
+        }
+    )
+
+
+OUTBOX_HANDLERS: dict[str, OutboxHandler] = {
+    profiles_service.ERASE_TOPIC: profiles_service.erase,
+}

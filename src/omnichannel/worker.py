@@ -1,0 +1,52 @@
+"""The background loop: drain pending events, run due outbox rows, wait for more.
+
+The same loop runs inside ``omni serve`` (embedded default, woken at once by ingestion) and as
+``omni worker`` processes (polling), any number of them on one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from omnichannel.events.tasks import process_pending
+from omnichannel.kit.outbox import OutboxRunner
+from omnichannel.platform import Platform
+from omnichannel.wiring import OUTBOX_HANDLERS
+
+log = logging.getLogger("omnichannel.worker")
+
+
+class Worker:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.outbox = OutboxRunner(platform.rt, OUTBOX_HANDLERS)
+        self.processed = 0
+
+    async def run_once(self) -> int:
+        """One round: a batch of events and the due outbox rows; returns how much was done."""
+        events = await process_pending(self.platform.rt, self.platform.rules)
+        if events:
+            self.processed += events
+            log.info("processed %d events (total %d)", events, self.processed)
+        return events + await self.outbox.run_due()
+
+    async def drain(self) -> None:
+        """Work until nothing is waiting (used by tests, the demo loader and benchmarks)."""
+        while await self.run_once():
+            pass
+
+    async def run(self, stop: asyncio.Event) -> None:
+        poll = self.platform.settings.worker_poll_seconds
+        waiting = self.platform.work_waiting
+        while not stop.is_set():
+            try:
+                did = await self.run_once()
+            except Exception:  # keep the loop alive; the batch stays pending and is retried
+                log.exception("worker round failed")
+                did = 0
+            if not did:
+                waiting.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiting.wait(), poll)
