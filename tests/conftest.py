@@ -1,0 +1,138 @@
+"""Test fixtures: a migrated real database per test, on SQLite and (when configured) PostgreSQL.
+
+Storage tests take the ``backend`` fixture and so run once per backend. SQLite gets a copy of a
+database migrated once per session (``alembic upgrade head`` runs for real, every session);
+PostgreSQL (``OMNI_TEST_DATABASE_URL``) is migrated once and truncated before each test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from omnichannel.app import create_app
+from omnichannel.config import Settings
+from omnichannel.kit.clock import FrozenClock
+from omnichannel.kit.migrate import upgrade
+from omnichannel.platform import Platform
+from omnichannel.schema import metadata
+from tests.helpers import START, app_platform, make_source, make_token
+
+PG_URL = os.environ.get("OMNI_TEST_DATABASE_URL")
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgresql", marks=pytest.mark.skipif(not PG_URL, reason="OMNI_TEST_DATABASE_URL not set")
+    ),
+]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "omni.db"
+    upgrade(Settings(database_url=f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str:
+    assert PG_URL
+    reset_pg_schema(PG_URL)
+    upgrade(Settings(database_url=PG_URL))
+    return PG_URL
+
+
+def reset_pg_schema(url: str) -> None:
+
+    async def reset() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        finally:
+            await conn.close()
+
+    asyncio.run(reset())
+
+
+async def truncate_pg(url: str) -> None:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        tables = ", ".join(t.name for t in metadata.sorted_tables)
+        await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "omni.db"
+        shutil.copyfile(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("pg_migrated")
+    asyncio.run(truncate_pg(url))
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    # Tests drive processing explicitly (``drain``) so every assertion sees a settled state.
+    return Settings(database_url=database_url, embedded_worker=False, sqlite_synchronous="NORMAL")
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+async def platform(settings: Settings, clock: FrozenClock) -> AsyncIterator[Platform]:
+    platform = Platform(settings, clock)
+    yield platform
+    await platform.close()
+
+
+@pytest.fixture
+async def app_client(settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the real app in-process (lifespan run, no network)."""
+    app = create_app(settings, clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://omni.test") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+@pytest.fixture
+async def web_key(app_client: httpx.AsyncClient) -> str:
+    return await make_source(app_platform(app_client), "web", "Web")
+
+
+@pytest.fixture
+async def app_key(app_client: httpx.AsyncClient) -> str:
+    return await make_source(app_platform(app_client), "app", "App")
+
+
+@pytest.fixture
+async def admin(app_client: httpx.AsyncClient) -> dict[str, str]:
+    return await make_token(app_platform(app_client), "admin")
+
+
+@pytest.fixture
+def artifacts() -> Iterator[Path]:
+    path = Path(__file__).resolve().parent.parent / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    yield path

@@ -1,0 +1,279 @@
+"""Segment Tracking API: what is accepted, what is refused with which 4xx, and that a refusal
+writes nothing."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import timedelta
+
+import httpx
+import orjson
+import pytest
+
+from tests.helpers import START, app_platform, basic, drain, nothing_but, table_counts
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+async def post(client: httpx.AsyncClient, path: str, key: str, body: object) -> httpx.Response:
+    return await client.post(path, auth=basic(key), content=orjson.dumps(body))
+
+
+@pytest.mark.parametrize("call", ["identify", "track", "page", "screen", "group", "alias"])
+async def test_every_call_is_accepted_and_logged(
+    app_client: httpx.AsyncClient, web_key: str, call: str
+) -> None:
+    body = {
+        "identify": {"userId": "u1", "traits": {"email": "a@b.co"}},
+        "track": {"userId": "u1", "event": "Order Completed", "properties": {"revenue": 1000}},
+        "page": {"userId": "u1", "name": "Home"},
+        "screen": {"userId": "u1", "name": "Cart"},
+        "group": {"userId": "u1", "groupId": "acme"},
+        "alias": {"userId": "u1", "previousId": "anon-1"},
+    }[call]
+    response = await post(app_client, f"/v1/{call}", web_key, {**body, "messageId": f"m-{call}"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"success": True, "messageId": f"m-{call}"}
+    counts = await table_counts(app_platform(app_client))
+    assert counts["events"] == 1
+
+
+async def test_write_key_in_body_is_accepted(app_client: httpx.AsyncClient, web_key: str) -> None:
+    response = await app_client.post(
+        "/v1/track", content=orjson.dumps({"writeKey": web_key, "userId": "u1", "event": "E"})
+    )
+    assert response.status_code == 200
+
+
+async def test_gzip_body_is_accepted(app_client: httpx.AsyncClient, web_key: str) -> None:
+    body = gzip.compress(orjson.dumps({"batch": [{"type": "track", "userId": "u", "event": "E"}]}))
+    response = await app_client.post(
+        "/v1/batch", auth=basic(web_key), content=body, headers={"Content-Encoding": "gzip"}
+    )
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+
+
+async def test_duplicate_message_id_is_stored_once(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    body = {"userId": "u1", "event": "Order Completed", "messageId": "retry-me"}
+    for _ in range(3):
+        assert (await post(app_client, "/v1/track", web_key, body)).status_code == 200
+    batch = {"batch": [{**body, "type": "track"}, {**body, "type": "track"}]}
+    assert (await post(app_client, "/v1/batch", web_key, batch)).status_code == 200
+    await drain(app_client)
+    counts = await table_counts(app_platform(app_client))
+    assert counts["events"] == 1
+    assert counts["profiles"] == 1
+
+
+async def test_same_message_id_from_two_sources_is_two_events(
+    app_client: httpx.AsyncClient, web_key: str, app_key: str
+) -> None:
+    body = {"userId": "u1", "event": "E", "messageId": "same"}
+    await post(app_client, "/v1/track", web_key, body)
+    await post(app_client, "/v1/track", app_key, body)
+    assert (await table_counts(app_platform(app_client)))["events"] == 2
+
+
+BAD_SINGLE = [
+    pytest.param(b"{not json", 400, "invalid-json", "", id="bad-json"),
+    pytest.param(b"[1, 2]", 400, "invalid-request", "", id="not-an-object"),
+    pytest.param(b'{"event": "E"}', 400, "invalid-request", "userId", id="no-ids"),
+    pytest.param(b'{"userId": "u", "event": ""}', 400, "invalid-request", "event", id="empty-event"),
+    pytest.param(b'{"userId": "u"}', 400, "invalid-request", "event", id="no-event-name"),
+    pytest.param(
+        b'{"userId": "u", "event": "E", "timestamp": "yesterday"}',
+        400,
+        "invalid-request",
+        "timestamp",
+        id="bad-timestamp",
+    ),
+    pytest.param(
+        b'{"userId": "u", "event": "E", "messageId": "' + b"m" * 101 + b'"}',
+        400,
+        "invalid-request",
+        "messageId",
+        id="long-message-id",
+    ),
+    pytest.param(
+        b'{"userId": "u", "event": "E", "properties": [1]}',
+        400,
+        "invalid-request",
+        "properties",
+        id="properties-not-object",
+    ),
+    pytest.param(
+        b'{"userId": "null", "event": "E"}', 400, "invalid-request", "userId", id="blocked-user"
+    ),
+    pytest.param(
+        b'{"anonymousId": "00000000", "event": "E"}',
+        400,
+        "invalid-request",
+        "anonymousId",
+        id="blocked-anonymous",
+    ),
+    pytest.param(
+        b'{"userId": "u", "event": "E", "context": {"channel": "pigeon"}}',
+        400,
+        "invalid-request",
+        "context.channel",
+        id="unknown-channel",
+    ),
+    pytest.param(
+        b'{"userId": "u", "event": "E", "properties": {"x": "' + b"a" * 33_000 + b'"}}',
+        400,
+        "payload-too-large",
+        "",
+        id="event-over-32kb",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "slug", "field"), BAD_SINGLE)
+async def test_bad_track_is_refused_and_writes_nothing(
+    app_client: httpx.AsyncClient, web_key: str, body: bytes, status: int, slug: str, field: str
+) -> None:
+    response = await app_client.post("/v1/track", auth=basic(web_key), content=body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("/" + slug)
+    assert problem["status"] == status
+    if field:
+        assert field in [e["field"] for e in problem["errors"]], problem
+    await drain(app_client)
+    counts = await table_counts(app_platform(app_client))
+    assert nothing_but(counts, sources=1) == {}
+
+
+async def test_alias_needs_previous_id(app_client: httpx.AsyncClient, web_key: str) -> None:
+    response = await post(app_client, "/v1/alias", web_key, {"userId": "u1"})
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == ["previousId"]
+
+
+@pytest.mark.parametrize(
+    ("auth", "detail"),
+    [(None, "No write key"), (httpx.BasicAuth("wk_nope", ""), "Unknown write key")],
+)
+async def test_unknown_or_missing_write_key_is_401(
+    app_client: httpx.AsyncClient, web_key: str, auth: httpx.BasicAuth | None, detail: str
+) -> None:
+    response = await app_client.post(
+        "/v1/track", auth=auth, content=orjson.dumps({"userId": "u", "event": "E"})
+    )
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith(detail)
+    assert "Basic" in response.headers["www-authenticate"]
+    assert nothing_but(await table_counts(app_platform(app_client)), sources=1) == {}
+
+
+async def test_batch_with_some_bad_events_keeps_the_good(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    batch = [
+        {"type": "track", "userId": "u1", "event": "Good"},
+        {"type": "track", "event": "No ids"},
+        {"type": "launch", "userId": "u1"},
+        "not an object",
+        {"type": "identify", "anonymousId": "a1", "traits": {"name": "Ann"}},
+    ]
+    response = await post(app_client, "/v1/batch", web_key, {"batch": batch})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["success"], body["accepted"], body["rejected"]) == (False, 2, 3)
+    statuses = [r["status"] for r in body["results"]]
+    assert statuses == ["accepted", "rejected", "rejected", "rejected", "accepted"]
+    assert body["results"][1]["errors"] == [
+        {"field": "userId", "message": "either userId or anonymousId is required"}
+    ]
+    assert body["results"][2]["errors"][0]["field"] == "type"
+    assert (await table_counts(app_platform(app_client)))["events"] == 2
+
+
+BAD_BATCH = [
+    pytest.param({"batch": "nope"}, "invalid-request", id="batch-not-list"),
+    pytest.param({"events": []}, "invalid-request", id="no-batch"),
+    pytest.param(
+        {"batch": [{"type": "track", "userId": "u", "event": "E"}] * 2501},
+        "payload-too-large",
+        id="over-2500-events",
+    ),
+    pytest.param(
+        {"batch": [{"type": "track", "userId": "u", "event": "E" * 200}] * 2400},
+        "payload-too-large",
+        id="over-500kb",
+    ),
+    pytest.param({"batch": [{"type": "track", "event": "E"}]}, "invalid-request", id="all-bad"),
+]
+
+
+@pytest.mark.parametrize(("body", "slug"), BAD_BATCH)
+async def test_bad_batch_is_refused_and_writes_nothing(
+    app_client: httpx.AsyncClient, web_key: str, body: dict[str, object], slug: str
+) -> None:
+    response = await post(app_client, "/v1/batch", web_key, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["type"].endswith("/" + slug)
+    assert nothing_but(await table_counts(app_platform(app_client)), sources=1) == {}
+
+
+async def test_all_bad_batch_names_each_event_field(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    body = {"batch": [{"type": "track", "userId": "u"}, {"type": "page"}]}
+    response = await post(app_client, "/v1/batch", web_key, body)
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert fields == ["batch[0].event", "batch[1].userId"]
+
+
+async def test_clock_skew_is_corrected_as_segment_does(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    # The phone's clock is 1 hour fast; the event happened 10 minutes before it was sent.
+    phone_now = START + timedelta(hours=1)
+    body = {
+        "userId": "u1",
+        "event": "Cart Viewed",
+        "timestamp": (phone_now - timedelta(minutes=10)).isoformat(),
+        "sentAt": phone_now.isoformat(),
+    }
+    await post(app_client, "/v1/track", web_key, body)
+    await drain(app_client)
+    profile = (
+        await app_client.get("/v1/profiles/lookup?type=user_id&value=u1", headers=admin)
+    ).json()
+    timeline = (await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=admin)).json()
+    assert timeline["items"][0]["timestamp"] == (START - timedelta(minutes=10)).isoformat().replace(
+        "+00:00", "Z"
+    )
+
+
+async def test_without_timestamp_the_receive_time_is_used(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    await post(app_client, "/v1/track", web_key, {"userId": "u1", "event": "E"})
+    await drain(app_client)
+    profile = (
+        await app_client.get("/v1/profiles/lookup?type=user_id&value=u1", headers=admin)
+    ).json()
+    assert profile["computed"]["last_seen"] == START.isoformat().replace("+00:00", "Z")
+
+
+async def test_channel_is_the_source_kind_unless_the_event_names_one(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    await post(app_client, "/v1/track", web_key, {"userId": "u1", "event": "Web"})
+    await post(
+        app_client,
+        "/v1/track",
+        web_key,
+        {"userId": "u1", "event": "Kiosk", "context": {"channel": "pos"}},
+    )
+    await drain(app_client)
+    profile = (
+        await app_client.get("/v1/profiles/lookup?type=user_id&value=u1", headers=admin)
+    ).json()
+    assert profile["computed"]["channel_counts"] == {"web": 1, "pos": 1}
