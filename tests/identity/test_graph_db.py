@@ -1,0 +1,207 @@
+"""Identity resolution through the real pipeline and database: merges, audit, split, races."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from omnichannel.config import Settings
+from omnichannel.events.sources import SourceInfo
+from omnichannel.identity import service as identity
+from omnichannel.identity.models import Identity, Merge
+from omnichannel.kit.clock import FrozenClock
+from omnichannel.platform import Platform
+from tests.conftest import truncate_pg
+from tests.helpers import START, drain, make_source
+
+Partition = frozenset[frozenset[str]]
+
+
+async def source_of(platform: Platform, kind: str = "web") -> SourceInfo:
+    key = await make_source(platform, kind)
+    return await platform.sources.authenticate(key)
+
+
+async def send(platform: Platform, source: SourceInfo, messages: list[dict[str, object]]) -> None:
+    rows, verdicts = platform.ingestor.accept(source, messages, received_at=platform.rt.clock.now())
+    assert all(v.accepted for v in verdicts), [v.errors for v in verdicts]
+    await platform.ingestor.store(rows)
+
+
+async def graph(platform: Platform) -> Partition:
+    async with platform.rt.db.read() as session:
+        rows = (await session.execute(select(Identity.key, Identity.profile_id))).all()
+    groups: dict[str, set[str]] = {}
+    for key, profile in rows:
+        groups.setdefault(profile, set()).add(key)
+    return frozenset(frozenset(g) for g in groups.values())
+
+
+async def test_merge_is_audited_and_the_old_id_resolves_to_the_survivor(
+    platform: Platform,
+) -> None:
+    web = await source_of(platform)
+    await send(platform, web, [{"type": "track", "anonymousId": "a1", "event": "Viewed"}])
+    await drain(platform)
+    async with platform.rt.db.read() as session:
+        anonymous = await identity.lookup(session, platform.rules, "anonymous_id", "a1")
+    await send(platform, web, [{"type": "track", "userId": "u1", "event": "Logged In"}])
+    await send(platform, web, [{"type": "identify", "userId": "u1", "anonymousId": "a1"}])
+    await drain(platform)
+    async with platform.rt.db.read() as session:
+        survivor = await identity.lookup(session, platform.rules, "user_id", "u1")
+        assert anonymous is not None and survivor is not None and anonymous != survivor
+        assert await identity.canonical_id(session, anonymous) == survivor
+        merges = (await session.execute(select(Merge))).scalars().all()
+    assert len(merges) == 1
+    merge = merges[0]
+    assert (merge.survivor_id, merge.loser_id) == (survivor, anonymous)
+    assert merge.identities == ["anonymous_id:a1"]
+    assert merge.trigger == "anonymous_id:a1"
+    assert merge.event_id is not None
+    assert merge.merged_at == START
+
+
+async def test_two_user_ids_never_merge(platform: Platform) -> None:
+    web = await source_of(platform)
+    await send(
+        platform,
+        web,
+        [
+            {"type": "identify", "userId": "u1", "anonymousId": "shared-tablet"},
+            {"type": "identify", "userId": "u2", "anonymousId": "shared-tablet"},
+            {"type": "alias", "userId": "u2", "previousId": "u1"},
+        ],
+    )
+    await drain(platform)
+    assert await graph(platform) == {
+        frozenset({"user_id:u1", "anonymous_id:shared-tablet"}),
+        frozenset({"user_id:u2"}),
+    }
+
+
+async def test_split_restores_what_the_merge_joined(platform: Platform) -> None:
+    web = await source_of(platform)
+    await send(
+        platform,
+        web,
+        [
+            {"type": "identify", "anonymousId": "a1", "traits": {"email": "a@x.co", "name": "A"}},
+            {"type": "identify", "userId": "u1", "traits": {"name": "U"}},
+        ],
+    )
+    await drain(platform)
+    before = await graph(platform)
+    await send(platform, web, [{"type": "alias", "userId": "u1", "previousId": "a1"}])
+    await drain(platform)
+    assert len(await graph(platform)) == 1
+    async with platform.rt.db.write() as session:
+        survivor = await identity.lookup(session, platform.rules, "user_id", "u1")
+        assert survivor is not None
+        await identity.split(platform.rt, session, survivor, None)
+    assert await graph(platform) == before
+
+
+def messages_for(calls: list[list[tuple[str, str]]]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for call in calls:
+        message: dict[str, object] = {"type": "identify", "traits": {}}
+        for type_, value in call:
+            if type_ == "user_id":
+                message["userId"] = value
+            elif type_ == "anonymous_id":
+                message["anonymousId"] = value
+            else:
+                message["traits"] = {"email": value}
+        if "userId" not in message and "anonymousId" not in message:
+            message["anonymousId"] = f"anon-{value}"
+        out.append(message)
+    return out
+
+
+@st.composite
+def person_calls(draw: st.DrawFn) -> list[list[tuple[str, str]]]:
+    calls = []
+    for p in range(draw(st.integers(1, 3))):
+        ids = [("user_id", f"u{p}"), ("anonymous_id", f"a{p}-0"), ("anonymous_id", f"a{p}-1")]
+        ids += [("email", f"e{p}@x.co")]
+        for _ in range(draw(st.integers(1, 4))):
+            calls.append(draw(st.lists(st.sampled_from(ids), min_size=1, max_size=3, unique=True)))
+    return calls
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(calls=person_calls(), seed=st.integers(0, 10_000), batch=st.sampled_from([1, 3, 1000]))
+def test_any_order_any_batching_same_profiles(
+    calls: list[list[tuple[str, str]]],
+    seed: int,
+    batch: int,
+    database_url: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    async def run(order: list[dict[str, object]]) -> Partition:
+        url = database_url
+        if url.startswith("sqlite"):
+            path = tmp_path / f"run-{random.random()}.db"
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+            url = f"sqlite+aiosqlite:///{path}"
+        else:
+            await truncate_pg(url)
+        config = Settings(database_url=url, worker_batch_size=batch, sqlite_synchronous="OFF")
+        platform = Platform(config, FrozenClock(START))
+        try:
+            web = await source_of(platform)
+            for message in order:
+                await send(platform, web, [message])
+            await drain(platform)
+            return await graph(platform)
+        finally:
+            await platform.close()
+
+    messages = messages_for(calls)
+    shuffled = list(messages)
+    random.Random(seed).shuffle(shuffled)
+    assert asyncio.run(run(messages)) == asyncio.run(run(shuffled))
+
+
+async def test_two_workers_racing_on_one_new_identifier_end_in_one_profile(
+    settings: Settings,
+) -> None:
+    """Each worker takes one event; both events bring the same brand-new email."""
+    one = Platform(settings.model_copy(update={"worker_batch_size": 1}), FrozenClock(START))
+    two = Platform(settings.model_copy(update={"worker_batch_size": 1}), FrozenClock(START))
+    try:
+        web = await source_of(one)
+        for round_ in range(10):
+            email = f"new-{round_}@x.co"
+            await send(
+                one,
+                web,
+                [
+                    {"type": "identify", "anonymousId": f"phone-{round_}", "traits": {"email": email}},
+                    {"type": "identify", "anonymousId": f"laptop-{round_}", "traits": {"email": email}},
+                ],
+            )
+            await asyncio.gather(drain(one), drain(two))
+            async with one.rt.db.read() as session:
+                rows = (
+                    await session.execute(
+                        select(Identity.profile_id).where(Identity.key.like(f"%-{round_}%"))
+                    )
+                ).scalars()
+                assert len(set(rows)) == 1, f"round {round_} split into several profiles"
+    finally:
+        await one.close()
+        await two.close()

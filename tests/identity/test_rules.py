@@ -1,0 +1,97 @@
+"""Identifier normalisation and blocked values."""
+
+from __future__ import annotations
+
+import pytest
+
+from omnichannel.config import Settings
+from omnichannel.identity.rules import Identifier, MergeRules, alias_candidates, extract
+
+RULES = MergeRules(Settings(default_region="UA"))
+
+
+@pytest.mark.parametrize(
+    ("type_", "raw", "expected"),
+    [
+        ("email", "  Ann@Example.COM ", "ann@example.com"),
+        ("email", "not-an-email", None),
+        ("phone", "067 123 45 67", "+380671234567"),
+        ("phone", "+380 (67) 123-45-67", "+380671234567"),
+        ("phone", "380671234567", "+380671234567"),
+        ("phone", "+44 20 7946 0958", "+442079460958"),
+        ("phone", "12", None),
+        ("user_id", "  u-42 ", "u-42"),
+        ("user_id", 42, "42"),
+        ("user_id", "", None),
+        ("user_id", True, None),
+        ("anonymous_id", "x" * 256, None),
+    ],
+)
+def test_normalise(type_: str, raw: object, expected: str | None) -> None:
+    found = RULES.normalise(type_, raw)
+    assert (found.value if found else None) == expected
+
+
+@pytest.mark.parametrize(
+    "blocked", ["0", "0000-0000", "-1", "null", "NULL", "anonymous", "undefined", "", "  "]
+)
+def test_blocked_values_are_not_identifiers(blocked: str) -> None:
+    assert RULES.normalise("user_id", blocked) is None
+    assert RULES.normalise("anonymous_id", blocked) is None
+
+
+def test_blocked_values_are_configurable() -> None:
+    rules = MergeRules(Settings(identity_blocked_values=[r"^guest$"]))
+    assert rules.normalise("user_id", "guest") is None
+    assert rules.normalise("user_id", "null") is not None
+
+
+def test_extract_takes_every_identifier_a_message_carries() -> None:
+    message = {
+        "type": "identify",
+        "userId": "u1",
+        "anonymousId": "a1",
+        "traits": {"email": "A@B.CO", "phone": "067 123 45 67", "telegramId": "555"},
+        "context": {
+            "traits": {"loyalty_card": "LC-1"},
+            "externalIds": [
+                {"id": "C-9", "type": "shopifyCustomerId", "collection": "users"},
+                {"id": "ig1", "type": "instagram_id"},
+                {"id": "x", "type": "bad type!"},
+            ],
+            "device": {"id": "dev-1", "token": "push-abc"},
+        },
+    }
+    found = {(i.type, i.value) for i in extract(message, RULES)}
+    assert found == {
+        ("user_id", "u1"),
+        ("anonymous_id", "a1"),
+        ("email", "a@b.co"),
+        ("phone", "+380671234567"),
+        ("telegram_id", "555"),
+        ("loyalty_card", "LC-1"),
+        ("shopify_customer_id", "C-9"),
+        ("instagram_id", "ig1"),
+        ("device_id", "dev-1"),
+        ("push_token", "push-abc"),
+    }
+
+
+def test_alias_previous_id_may_be_a_user_or_anonymous_id() -> None:
+    message = {"type": "alias", "userId": "u1", "previousId": "p1"}
+    assert alias_candidates(message, RULES) == [
+        Identifier("user_id", "p1"),
+        Identifier("anonymous_id", "p1"),
+    ]
+    assert alias_candidates({"type": "track", "previousId": "p1"}, RULES) == []
+
+
+def test_priority_puts_user_id_first_and_custom_types_after_known() -> None:
+    idents = [
+        Identifier("anonymous_id", "a"),
+        Identifier("zeta_id", "z"),
+        Identifier("email", "e@x.co"),
+        Identifier("user_id", "u"),
+    ]
+    ranked = [i.type for i in sorted(idents, key=RULES.rank)]
+    assert ranked == ["user_id", "email", "anonymous_id", "zeta_id"]
