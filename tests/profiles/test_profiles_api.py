@@ -1,0 +1,296 @@
+"""The profile API: unified view, lookup, timeline, consents, merges and split, GDPR, access."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import orjson
+import pytest
+
+from omnichannel.kit.clock import FrozenClock
+from tests.helpers import START, app_platform, basic, drain, make_token, table_counts
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+async def send(client: httpx.AsyncClient, key: str, *messages: dict[str, object]) -> None:
+    body = {"batch": list(messages)}
+    response = await client.post("/v1/batch", auth=basic(key), content=orjson.dumps(body))
+    assert response.status_code == 200 and response.json()["success"], response.text
+    await drain(client)
+
+
+async def lookup(client: httpx.AsyncClient, admin: dict[str, str], type_: str, value: str) -> dict:
+    response = await client.get(
+        "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def at(minutes: int) -> str:
+    return (START + timedelta(minutes=minutes)).isoformat()
+
+
+async def test_profile_shows_identities_traits_consents_and_basics(
+    app_client: httpx.AsyncClient, web_key: str, app_key: str, admin: dict[str, str]
+) -> None:
+    await send(
+        app_client,
+        web_key,
+        {"type": "page", "anonymousId": "a1", "name": "Home", "timestamp": at(1)},
+        {
+            "type": "identify",
+            "anonymousId": "a1",
+            "userId": "u1",
+            "timestamp": at(2),
+            "traits": {
+                "email": "Ann@Example.com",
+                "name": "Ann",
+                "consents": {"email": {"marketing": True}, "sms": False},
+            },
+        },
+    )
+    await send(
+        app_client,
+        app_key,
+        {"type": "identify", "userId": "u1", "timestamp": at(1), "traits": {"name": "Old name"}},
+        {"type": "track", "userId": "u1", "event": "App Opened", "timestamp": at(3)},
+    )
+    profile = await lookup(app_client, admin, "email", " ANN@example.com")
+    assert {(i["type"], i["value"]) for i in profile["identities"]} == {
+        ("anonymous_id", "a1"),
+        ("user_id", "u1"),
+        ("email", "ann@example.com"),
+    }
+    # Last write wins by event time, not by arrival: the app's older name does not win.
+    assert profile["traits"] == {"email": "Ann@Example.com", "name": "Ann"}
+    assert {(c["channel"], c["purpose"], c["granted"]) for c in profile["consents"]} == {
+        ("email", "marketing", True),
+        ("sms", "marketing", False),
+    }
+    computed = profile["computed"]
+    assert computed["events_total"] == 4
+    assert computed["last_channel"] == "app"
+    assert computed["channels"][0] in ("web", "app") and set(computed["channels"]) == {"web", "app"}
+    assert computed["event_counts"] == {"page": 1, "identify": 2, "track": 1}
+    assert computed["first_seen"].startswith(at(1)[:16])
+
+
+async def test_lookup_of_unknown_identifier_is_404_and_bad_type_400(
+    app_client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    missing = await app_client.get(
+        "/v1/profiles/lookup", params={"type": "email", "value": "nobody@x.co"}, headers=admin
+    )
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    bad = await app_client.get(
+        "/v1/profiles/lookup", params={"type": "Bad Type!", "value": "x"}, headers=admin
+    )
+    assert bad.status_code == 400
+    unknown = await app_client.get("/v1/profiles/nope", headers=admin)
+    assert unknown.status_code == 404
+
+
+async def test_timeline_spans_merged_profiles_newest_first_with_cursor(
+    app_client: httpx.AsyncClient, web_key: str, app_key: str, admin: dict[str, str]
+) -> None:
+    await send(
+        app_client,
+        web_key,
+        *[
+            {"type": "track", "anonymousId": "a1", "event": f"Web {i}", "timestamp": at(i)}
+            for i in range(5)
+        ],
+    )
+    await send(
+        app_client,
+        app_key,
+        {"type": "track", "anonymousId": "d9", "event": "App", "timestamp": at(10)},
+        {"type": "identify", "anonymousId": "d9", "userId": "u1", "timestamp": at(11)},
+    )
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "anonymousId": "a1", "userId": "u1", "timestamp": at(12)},
+    )
+    profile = await lookup(app_client, admin, "user_id", "u1")
+    assert len(profile["merged_ids"]) == 1
+    seen, cursor = [], None
+    while True:
+        params: dict[str, object] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = (
+            await app_client.get(
+                f"/v1/profiles/{profile['id']}/timeline", params=params, headers=admin
+            )
+        ).json()
+        seen.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    stamps = [e["timestamp"] for e in seen]
+    assert stamps == sorted(stamps, reverse=True)
+    assert len(seen) == 8
+    assert [e["channel"] for e in seen[:4]] == ["web", "app", "app", "web"]
+    first = seen[-1]
+    assert (first["type"], first["event"], first["source"]) == ("track", "Web 0", "Web")
+    filtered = (
+        await app_client.get(
+            f"/v1/profiles/{profile['id']}/timeline",
+            params={"channel": "app", "type": "track"},
+            headers=admin,
+        )
+    ).json()
+    assert [e["event"] for e in filtered["items"]] == ["App"]
+    bad = await app_client.get(
+        f"/v1/profiles/{profile['id']}/timeline", params={"cursor": "garbage"}, headers=admin
+    )
+    assert bad.status_code == 400
+
+
+async def test_merged_id_answers_with_the_survivor(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    await send(app_client, web_key, {"type": "track", "anonymousId": "a1", "event": "E"})
+    anonymous = await lookup(app_client, admin, "anonymous_id", "a1")
+    await send(app_client, web_key, {"type": "track", "userId": "u1", "event": "E"})
+    await send(app_client, web_key, {"type": "identify", "userId": "u1", "anonymousId": "a1"})
+    survivor = await lookup(app_client, admin, "user_id", "u1")
+    again = (await app_client.get(f"/v1/profiles/{anonymous['id']}", headers=admin)).json()
+    assert again["id"] == survivor["id"] != anonymous["id"]
+    assert anonymous["id"] in again["merged_ids"]
+
+
+async def test_split_by_api_undoes_the_merge_and_rebuilds_traits(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "anonymousId": "a1", "timestamp": at(1), "traits": {"city": "Lviv"}},
+        {"type": "identify", "userId": "u1", "timestamp": at(0), "traits": {"city": "Kyiv"}},
+    )
+    await send(app_client, web_key, {"type": "alias", "userId": "u1", "previousId": "a1"})
+    merged = await lookup(app_client, admin, "user_id", "u1")
+    assert merged["traits"]["city"] == "Lviv"
+    merges = (await app_client.get(f"/v1/profiles/{merged['id']}/merges", headers=admin)).json()
+    assert len(merges) == 1
+    response = await app_client.post(f"/v1/profiles/{merged['id']}/split", headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.json()["split_at"] is not None
+    user = await lookup(app_client, admin, "user_id", "u1")
+    anonymous = await lookup(app_client, admin, "anonymous_id", "a1")
+    assert user["id"] != anonymous["id"]
+    assert (user["traits"]["city"], anonymous["traits"]["city"]) == ("Kyiv", "Lviv")
+    again = await app_client.post(
+        f"/v1/profiles/{merged['id']}/split", json={"merge_id": merges[0]["id"]}, headers=admin
+    )
+    assert again.status_code == 409
+    nothing = await app_client.post(f"/v1/profiles/{user['id']}/split", headers=admin)
+    assert nothing.status_code == 404
+
+
+async def test_consents_put_is_applied_and_recorded_in_the_timeline(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    platform = app_platform(app_client)
+    agent = await make_token(platform, "agent")
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "userId": "u1", "traits": {"consents": {"email": True}}},
+    )
+    profile = await lookup(app_client, agent, "user_id", "u1")
+    assert isinstance(platform.rt.clock, FrozenClock)
+    platform.rt.clock.advance(timedelta(minutes=5))
+    body = {"consents": [{"channel": "email", "purpose": "marketing", "granted": False}]}
+    response = await app_client.put(
+        f"/v1/profiles/{profile['id']}/consents", json=body, headers=agent
+    )
+    assert response.status_code == 200, response.text
+    assert [(c["channel"], c["granted"]) for c in response.json()["consents"]] == [
+        ("email", False)
+    ]
+    timeline = (await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=agent)).json()
+    assert timeline["items"][0]["channel"] == "server"
+    assert timeline["items"][0]["traits"] == {"consents": {"email": {"marketing": False}}}
+    bad = await app_client.put(
+        f"/v1/profiles/{profile['id']}/consents",
+        json={"consents": [{"channel": "pigeon", "granted": True}]},
+        headers=agent,
+    )
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["field"] == "consents[0].channel"
+
+
+async def test_export_holds_everything_and_erase_forgets_for_good(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "anonymousId": "a1", "traits": {"email": "gone@x.co"}},
+        {"type": "identify", "userId": "u1", "anonymousId": "a1", "traits": {"name": "Gone"}},
+        {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {"revenue": 5}},
+        {"type": "identify", "userId": "u2", "traits": {"name": "Stays"}},
+    )
+    profile = await lookup(app_client, admin, "user_id", "u1")
+    export = (await app_client.get(f"/v1/profiles/{profile['id']}/export", headers=admin)).json()
+    assert len(export["events"]) == 3
+    assert export["events"][0]["payload"]["properties"] == {"revenue": 5}
+    assert {i["value"] for i in export["identities"]} == {"a1", "u1", "gone@x.co"}
+    erase = await app_client.delete(f"/v1/profiles/{profile['id']}", headers=admin)
+    assert erase.status_code == 202
+    job = erase.json()
+    assert job["status"] == "queued"
+    await drain(app_client)
+    done = (await app_client.get(f"/v1/jobs/{job['id']}", headers=admin)).json()
+    assert done["status"] == "done"
+    assert done["result"] == {"profiles": 1, "events": 3, "identifiers_suppressed": 3}
+    gone = await app_client.get(f"/v1/profiles/{profile['id']}", headers=admin)
+    assert gone.status_code == 404
+    # The erased identifiers don't come back: a new event carrying only them is dropped,
+    # and one that also carries a new identifier keeps only the new one.
+    await send(
+        app_client,
+        web_key,
+        {"type": "track", "userId": "u1", "event": "Came back"},
+        {"type": "identify", "anonymousId": "fresh", "traits": {"email": "gone@x.co"}},
+    )
+    missing = await app_client.get(
+        "/v1/profiles/lookup", params={"type": "user_id", "value": "u1"}, headers=admin
+    )
+    assert missing.status_code == 404
+    fresh = await lookup(app_client, admin, "anonymous_id", "fresh")
+    assert [i["type"] for i in fresh["identities"]] == ["anonymous_id"]
+    counts = await table_counts(app_platform(app_client))
+    assert counts["profiles"] == 2  # u2 and the fresh visitor
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "status"),
+    [
+        (None, "GET", "/v1/profiles/x", 401),
+        ("agent", "POST", "/v1/profiles/x/split", 403),
+        ("marketer", "DELETE", "/v1/profiles/x", 403),
+        ("store", "GET", "/v1/profiles/x/export", 403),
+        ("store", "PUT", "/v1/profiles/x/consents", 403),
+        ("store", "GET", "/v1/profiles/x", 404),
+    ],
+)
+async def test_roles_are_enforced(
+    app_client: httpx.AsyncClient, role: str | None, method: str, path: str, status: int
+) -> None:
+    headers = await make_token(app_platform(app_client), role) if role else {}
+    body = {"consents": [{"channel": "email", "granted": True}]} if method == "PUT" else None
+    response = await app_client.request(method, path, headers=headers, json=body)
+    assert response.status_code == status, response.text
+
+
+async def test_unknown_token_is_401(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.get("/v1/profiles/x", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401
