@@ -81,7 +81,9 @@ BAD_SINGLE = [
     pytest.param(b"{not json", 400, "invalid-json", "", id="bad-json"),
     pytest.param(b"[1, 2]", 400, "invalid-request", "", id="not-an-object"),
     pytest.param(b'{"event": "E"}', 400, "invalid-request", "userId", id="no-ids"),
-    pytest.param(b'{"userId": "u", "event": ""}', 400, "invalid-request", "event", id="empty-event"),
+    pytest.param(
+        b'{"userId": "u", "event": ""}', 400, "invalid-request", "event", id="empty-event"
+    ),
     pytest.param(b'{"userId": "u"}', 400, "invalid-request", "event", id="no-event-name"),
     pytest.param(
         b'{"userId": "u", "event": "E", "timestamp": "yesterday"}',
@@ -245,7 +247,9 @@ async def test_clock_skew_is_corrected_as_segment_does(
     profile = (
         await app_client.get("/v1/profiles/lookup?type=user_id&value=u1", headers=admin)
     ).json()
-    timeline = (await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=admin)).json()
+    timeline = (
+        await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=admin)
+    ).json()
     assert timeline["items"][0]["timestamp"] == (START - timedelta(minutes=10)).isoformat().replace(
         "+00:00", "Z"
     )

@@ -190,8 +190,16 @@ async def test_two_workers_racing_on_one_new_identifier_end_in_one_profile(
                 one,
                 web,
                 [
-                    {"type": "identify", "anonymousId": f"phone-{round_}", "traits": {"email": email}},
-                    {"type": "identify", "anonymousId": f"laptop-{round_}", "traits": {"email": email}},
+                    {
+                        "type": "identify",
+                        "anonymousId": f"phone-{round_}",
+                        "traits": {"email": email},
+                    },
+                    {
+                        "type": "identify",
+                        "anonymousId": f"laptop-{round_}",
+                        "traits": {"email": email},
+                    },
                 ],
             )
             await asyncio.gather(drain(one), drain(two))

@@ -110,7 +110,11 @@ def test_every_merge_is_recorded_and_resolves_to_a_live_profile(calls: list[Call
 
 
 def test_two_user_ids_never_merge_through_a_shared_device() -> None:
-    u1, u2, a = (Identifier("user_id", "u1"), Identifier("user_id", "u2"), Identifier("anonymous_id", "a"))
+    u1, u2, a = (
+        Identifier("user_id", "u1"),
+        Identifier("user_id", "u2"),
+        Identifier("anonymous_id", "a"),
+    )
     resolver, assigned = run([[u1, a], [u2, a]])
     assert assigned[0] != assigned[1]
     assert resolver.outcome.merges == []

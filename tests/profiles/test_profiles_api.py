@@ -212,10 +212,10 @@ async def test_consents_put_is_applied_and_recorded_in_the_timeline(
         f"/v1/profiles/{profile['id']}/consents", json=body, headers=agent
     )
     assert response.status_code == 200, response.text
-    assert [(c["channel"], c["granted"]) for c in response.json()["consents"]] == [
-        ("email", False)
-    ]
-    timeline = (await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=agent)).json()
+    assert [(c["channel"], c["granted"]) for c in response.json()["consents"]] == [("email", False)]
+    timeline = (
+        await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=agent)
+    ).json()
     assert timeline["items"][0]["channel"] == "server"
     assert timeline["items"][0]["traits"] == {"consents": {"email": {"marketing": False}}}
     bad = await app_client.put(
