@@ -1,0 +1,19 @@
+"""Cursors round-trip and refuse what they did not give out."""
+
+from __future__ import annotations
+
+import pytest
+
+from omnichannel.errors import InvalidRequest
+from omnichannel.kit.pagination import decode_cursor, encode_cursor
+
+
+def test_round_trip() -> None:
+    key = ["2026-01-01T00:00:00+00:00", 42]
+    assert decode_cursor(encode_cursor(key), 2) == key
+
+
+@pytest.mark.parametrize("bad", ["", "!!!", encode_cursor([1]), encode_cursor({"a": 1})])  # type: ignore[list-item]
+def test_foreign_cursors_are_a_400(bad: str) -> None:
+    with pytest.raises(InvalidRequest):
+        decode_cursor(bad, 2)
