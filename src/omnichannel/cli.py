@@ -10,16 +10,20 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import typer
 import uvicorn
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from omnichannel.auth.models import ROLES
 from omnichannel.auth.service import create_token
 from omnichannel.config import Settings
+from omnichannel.demo.guide import print_guide
+from omnichannel.demo.loader import DemoResult, default_keys_file, load_demo
 from omnichannel.events.models import SOURCE_KINDS
 from omnichannel.events.sources import create_source, list_sources
 from omnichannel.kit.migrate import upgrade
@@ -71,6 +75,10 @@ def serve(
     settings = Settings()
     if migrate_first:
         upgrade(settings)
+    _serve(settings, host, port, workers)
+
+
+def _serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
     uvicorn.run(
         "omnichannel.app:create_app",
         factory=True,
@@ -82,6 +90,35 @@ def serve(
         http="httptools",
         access_log=False,
     )
+
+
+@app.command()
+def demo(
+    customers: int = typer.Option(1000, min=1, help="customers to generate (Ann is one of them)"),
+    seed: int = typer.Option(42, help="the same seed gives the same customers and histories"),
+    serve_after: bool = typer.Option(
+        True, "--serve/--no-serve", help="serve the API after loading (--no-serve: load and exit)"
+    ),
+    port: int = typer.Option(None, help="default: OMNI_PORT or 8000"),
+    keys_file: Path = typer.Option(
+        None, help="where the demo keeps its keys; default: omni-demo.json beside the SQLite file"
+    ),
+) -> None:
+    """Load a demo retailer (once) and serve it: customers across web, app, stores and chats."""
+    settings = Settings()
+    upgrade(settings)
+    path = keys_file or default_keys_file(settings)
+
+    async def work(platform: Platform) -> DemoResult:
+        with Progress(console=console, transient=True) as progress:
+            return await load_demo(
+                platform, customers=customers, seed=seed, keys_file=path, progress=progress
+            )
+
+    result = _run(work, settings)
+    print_guide(console, result, f"http://{settings.host}:{port or settings.port}")
+    if serve_after:
+        _serve(settings, None, port)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Every module's tables, imported in one place so ``Base.metadata`` is complete (Alembic, tests)."""
+"""Every module's tables, imported in one place so the metadata is complete (Alembic, tests)."""
 
 from omnichannel.auth import models as auth_models
 from omnichannel.events import models as events_models

@@ -1,5 +1,7 @@
-"""Crashes and scale-out with real processes: SIGKILL loses nothing acknowledged and doubles nothing;
-two workers drain one backlog with no event processed twice."""
+"""Crashes and scale-out with real processes.
+
+SIGKILL loses nothing acknowledged and doubles nothing; two workers drain one backlog with no
+event processed twice."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ def backlog() -> list[bytes]:
 
 
 def scalar(database_url: str, sql: str) -> int:
-    """One number from the database, read by a separate connection (not the processes under test)."""
+    """One number from the database, read outside the processes under test."""
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[1]
         with closing(sqlite3.connect(path)) as conn:

@@ -1,4 +1,4 @@
-"""The official Segment Python library, unchanged but for host and write key, against a real server."""
+"""The official Segment Python library, unchanged but for host and write key, on a real server."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """S1 — the cart follows the customer (web → app), as far as the platform reaches today.
 
-Steps 1–3 and the profile side of 4–5: the app finds the same customer the web knew, with the web
+Steps 1-3 and the profile side of 4-5: the app finds the same customer the web knew, with the web
 cart's lines in the timeline. The cart itself (and the order) arrive with the commerce module.
 """
 
@@ -29,7 +29,7 @@ async def call(client: httpx.AsyncClient, key: str, path: str, body: dict[str, o
 async def test_s1_web_visitor_continues_in_the_app(
     app_client: httpx.AsyncClient, web_key: str, app_key: str, admin: dict[str, str]
 ) -> None:
-    # 1. Web: anonymous a1 views product P and adds 2×P to a cart.
+    # 1. Web: anonymous a1 views product P and adds two of P to a cart.
     product = {"product_id": "P", "sku": "P-FAUCET-01", "price": 249900, "currency": "UAH"}
     await call(
         app_client, web_key, "/v1/page", {"anonymousId": "a1", "name": "P", "timestamp": at(0)}

@@ -1,4 +1,4 @@
-"""API tokens: create (the secret is shown once), verify, and the route dependency that checks roles."""
+"""API tokens: create (the secret is shown once), verify, and the dependency that checks roles."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
             raise Unauthorized("Unknown or revoked API token.")
         if principal.role not in allowed:
             raise Forbidden(
-                f"The {principal.role} role may not do this; it needs: {', '.join(sorted(allowed))}."
+                f"The {principal.role} role may not do this; "
+                f"it needs one of: {', '.join(sorted(allowed))}."
             )
         return principal
 

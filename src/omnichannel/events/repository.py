@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.events.models import PENDING, RESOLVED, Event, Source
 from omnichannel.kit.db import Database
+from omnichannel.kit.orm import table_of
 
-events = Event.__table__
+events = table_of(Event)
 
 
 async def insert_events(db: Database, session: AsyncSession, rows: list[dict[str, Any]]) -> None:

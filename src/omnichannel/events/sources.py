@@ -44,7 +44,7 @@ async def create_source(
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidRequest(
-            "A source needs a name of 1–100 characters.", errors=[field_error("name", "length")]
+            "A source needs a name of 1-100 characters.", errors=[field_error("name", "length")]
         )
     write_key = new_secret("wk")
     source = Source(

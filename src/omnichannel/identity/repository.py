@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.identity.models import Identity, Merge, Profile, Suppression
 from omnichannel.kit.db import Database
+from omnichannel.kit.orm import table_of
 
 # Stay well under SQLite's bound-parameter limit in IN (…) lists.
 CHUNK = 900
@@ -91,17 +92,17 @@ async def insert_profiles(
             {"id": i, "created_at": at, "version": 1, "merged_into": merged_into.get(i)}
             for i in ids
         ]
-        await session.execute(db.insert(Profile.__table__), rows)
+        await session.execute(db.insert(table_of(Profile)), rows)
 
 
 async def insert_identities(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(Identity.__table__.insert(), rows)
+        await session.execute(table_of(Identity).insert(), rows)
 
 
 async def touch_identities(session: AsyncSession, seen: list[dict[str, Any]]) -> None:
     if seen:
-        table = Identity.__table__
+        table = table_of(Identity)
         await session.execute(
             update(table)
             .where(table.c.key == bindparam("b_key"), table.c.last_seen < bindparam("b_seen"))
@@ -135,7 +136,7 @@ async def set_merged_into(session: AsyncSession, profile_id: str, target: str | 
 
 async def insert_merges(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(Merge.__table__.insert(), rows)
+        await session.execute(table_of(Merge).insert(), rows)
 
 
 async def get_profile(session: AsyncSession, profile_id: str) -> Profile | None:
@@ -189,7 +190,7 @@ async def erase(
         keys.extend((await session.execute(query)).scalars())
     if keys:
         rows = [{"key_hash": key_hash(k), "created_at": at} for k in keys]
-        await session.execute(db.insert(Suppression.__table__).on_conflict_do_nothing(), rows)
+        await session.execute(db.insert(table_of(Suppression)).on_conflict_do_nothing(), rows)
     for chunk in _chunks(profile_ids):
         await session.execute(delete(Identity).where(Identity.profile_id.in_(chunk)))
         await session.execute(

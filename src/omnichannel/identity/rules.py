@@ -131,9 +131,9 @@ def extract(message: dict[str, Any], rules: MergeRules) -> list[Identifier]:
     if isinstance(external, list):
         for item in external:
             if isinstance(item, dict):
-                type_ = rules.normalise_type(item.get("type"))
-                if type_ and type_ != "anonymous_id":
-                    found.append(rules.normalise(type_, item.get("id")))
+                custom = rules.normalise_type(item.get("type"))
+                if custom and custom != "anonymous_id":
+                    found.append(rules.normalise(custom, item.get("id")))
     device = context.get("device")
     if isinstance(device, dict):
         found.append(rules.normalise("device_id", device.get("id")))

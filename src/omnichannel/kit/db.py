@@ -87,7 +87,7 @@ def _sqlite_setup(engine: AsyncEngine, synchronous: str, *, immediate: bool) -> 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
         # Take transaction control from the driver so BEGIN is ours (see on_begin).
-        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")

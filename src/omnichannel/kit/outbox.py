@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from omnichannel.kit.due import claim_due
 from omnichannel.kit.ids import new_id
-from omnichannel.kit.orm import Base, JSONType, UTCDateTime
+from omnichannel.kit.orm import Base, JSONType, UTCDateTime, table_of
 from omnichannel.kit.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class OutboxRow(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-outbox = OutboxRow.__table__
+outbox = table_of(OutboxRow)
 
 
 async def enqueue(

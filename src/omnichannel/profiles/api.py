@@ -34,7 +34,7 @@ async def lookup(
     platform: Platform = Depends(get_platform),
     _: Principal = Depends(ANY_ROLE),
 ) -> Any:
-    """The profile holding an identifier (normalised as events are: emails lower-cased, phones E.164)."""
+    """The profile holding an identifier, normalised as events are (emails lower-cased, E.164)."""
     async with platform.rt.db.read() as session:
         found = await identity.lookup(session, platform.rules, type, value)
         if found is None:
@@ -111,7 +111,7 @@ async def split(
     platform: Platform = Depends(get_platform),
     _: Principal = Depends(require()),
 ) -> Any:
-    """Undo a merge. On a merged-away id: undo its merge. On a live id: ``merge_id``, or the latest."""
+    """Undo a merge: of a merged-away id, its own; of a live id, ``merge_id`` or the latest."""
     rt = platform.rt
     async with rt.db.write() as session:
         return await identity.split(rt, session, profile_id, body.merge_id if body else None)

@@ -9,10 +9,11 @@ from sqlalchemy import Table, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.kit.db import Database
+from omnichannel.kit.orm import table_of
 from omnichannel.profiles.models import Consent, Trait
 
-traits = Trait.__table__
-consents = Consent.__table__
+traits = table_of(Trait)
+consents = table_of(Consent)
 
 
 def _newer(table: Table, excluded: Any) -> Any:
