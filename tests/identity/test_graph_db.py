@@ -213,3 +213,86 @@ async def test_two_workers_racing_on_one_new_identifier_end_in_one_profile(
     finally:
         await one.close()
         await two.close()
+
+
+async def test_blocked_values_never_join_people(platform: Platform) -> None:
+    web = await source_of(platform)
+    junk = ["null", "undefined", "0", "-1", "anonymous", "00000000-0000-0000-0000-000000000000"]
+    await send(
+        platform,
+        web,
+        [
+            {"type": "identify", "userId": f"u{i}", "anonymousId": value, "traits": {"phone": "0"}}
+            for i, value in enumerate(junk)
+        ],
+    )
+    await drain(platform)
+    assert await graph(platform) == {frozenset({f"user_id:u{i}"}) for i in range(len(junk))}
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(calls=person_calls(), pick=st.integers(0, 1000))
+def test_split_restores_what_any_merge_joined(
+    calls: list[list[tuple[str, str]]],
+    pick: int,
+    database_url: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    """Whatever the graph: join a visitor's device to any profile, split, and nothing changed."""
+
+    async def run() -> tuple[Partition, Partition, Partition]:
+        url = database_url
+        if url.startswith("sqlite"):
+            path = tmp_path / f"split-{random.random()}.db"
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+            url = f"sqlite+aiosqlite:///{path}"
+        else:
+            await truncate_pg(url)
+        platform = Platform(
+            Settings(database_url=url, sqlite_synchronous="OFF"), FrozenClock(START)
+        )
+        try:
+            web = await source_of(platform)
+            device = {"device": {"id": "visitor-phone"}}
+            await send(platform, web, messages_for(calls))
+            await send(
+                platform,
+                web,
+                [{"type": "track", "anonymousId": "visitor", "event": "V", "context": device}],
+            )
+            await drain(platform)
+            before = await graph(platform)
+            async with platform.rt.db.read() as session:
+                visitor = await identity.lookup(session, platform.rules, "anonymous_id", "visitor")
+            keys = sorted(k for g in before for k in g if "visitor" not in k)
+            type_, value = keys[pick % len(keys)].split(":", 1)
+            join: dict[str, object] = {"type": "identify", "context": device}
+            if type_ == "user_id":
+                join["userId"] = value
+            elif type_ == "anonymous_id":
+                join["anonymousId"] = value
+            else:
+                join |= {"anonymousId": "visitor", "traits": {"email": value}}
+            await send(platform, web, [join])
+            await drain(platform)
+            merged = await graph(platform)
+            async with platform.rt.db.write() as session:
+                assert visitor is not None
+                [merge] = [
+                    m
+                    for m in await identity.merges_of(session, [visitor])
+                    if visitor in (m.survivor_id, m.loser_id)
+                ]
+                await identity.split(platform.rt, session, merge.survivor_id, merge.id)
+            return before, merged, await graph(platform)
+        finally:
+            await platform.close()
+
+    before, merged, after = asyncio.run(run())
+    assert len(merged) == len(before) - 1
+    assert after == before
