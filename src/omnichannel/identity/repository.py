@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,14 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omnichannel.identity.models import Identity, Merge, Profile, Suppression
 from omnichannel.kit.db import Database
 from omnichannel.kit.orm import table_of
-
-# Stay well under SQLite's bound-parameter limit in IN (…) lists.
-CHUNK = 900
-
-
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
+from omnichannel.kit.repository import chunked
 
 
 def key_hash(key: str) -> str:
@@ -29,7 +22,7 @@ def key_hash(key: str) -> str:
 
 async def identities_by_key(session: AsyncSession, keys: Sequence[str]) -> list[Any]:
     rows: list[Any] = []
-    for chunk in _chunks(keys):
+    for chunk in chunked(keys):
         query = select(Identity.key, Identity.profile_id, Identity.last_seen).where(
             Identity.key.in_(chunk)
         )
@@ -39,7 +32,7 @@ async def identities_by_key(session: AsyncSession, keys: Sequence[str]) -> list[
 
 async def identities_of_profiles(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
     rows: list[Any] = []
-    for chunk in _chunks(profile_ids):
+    for chunk in chunked(profile_ids):
         query = select(Identity.key, Identity.type, Identity.value, Identity.profile_id).where(
             Identity.profile_id.in_(chunk)
         )
@@ -49,7 +42,7 @@ async def identities_of_profiles(session: AsyncSession, profile_ids: Sequence[st
 
 async def versions(session: AsyncSession, profile_ids: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for chunk in _chunks(profile_ids):
+    for chunk in chunked(profile_ids):
         query = select(Profile.id, Profile.version).where(Profile.id.in_(chunk))
         found.update({row.id: row.version for row in (await session.execute(query)).all()})
     return found
@@ -59,7 +52,7 @@ async def suppressed(session: AsyncSession, keys: Sequence[str]) -> set[str]:
     """The keys among ``keys`` that were erased and must not come back."""
     by_hash = {key_hash(k): k for k in keys}
     found: set[str] = set()
-    for chunk in _chunks(list(by_hash)):
+    for chunk in chunked(list(by_hash)):
         query = select(Suppression.key_hash).where(Suppression.key_hash.in_(chunk))
         found.update(by_hash[h] for h in (await session.execute(query)).scalars())
     return found
@@ -69,7 +62,7 @@ async def bump_versions(session: AsyncSession, expected: dict[str, int]) -> bool
     """Bump each profile's version if it is still the one read; False if any has moved on."""
     items = sorted(expected.items())
     changed = 0
-    for chunk in _chunks(items):
+    for chunk in chunked(items):
         result = await session.execute(
             update(Profile)
             .where(tuple_(Profile.id, Profile.version).in_(chunk))
@@ -114,7 +107,7 @@ async def touch_identities(session: AsyncSession, seen: list[dict[str, Any]]) ->
 async def move_identities(
     session: AsyncSession, keys: Sequence[str], from_profile: str, to_profile: str
 ) -> None:
-    for chunk in _chunks(keys):
+    for chunk in chunked(keys):
         await session.execute(
             update(Identity)
             .where(Identity.profile_id == from_profile, Identity.key.in_(chunk))
@@ -185,13 +178,13 @@ async def erase(
 ) -> int:
     """Delete the profiles, their identifiers and merge rows; suppress the identifiers."""
     keys: list[str] = []
-    for chunk in _chunks(profile_ids):
+    for chunk in chunked(profile_ids):
         query = select(Identity.key).where(Identity.profile_id.in_(chunk))
         keys.extend((await session.execute(query)).scalars())
     if keys:
         rows = [{"key_hash": key_hash(k), "created_at": at} for k in keys]
         await session.execute(db.insert(table_of(Suppression)).on_conflict_do_nothing(), rows)
-    for chunk in _chunks(profile_ids):
+    for chunk in chunked(profile_ids):
         await session.execute(delete(Identity).where(Identity.profile_id.in_(chunk)))
         await session.execute(
             delete(Merge).where(or_(Merge.survivor_id.in_(chunk), Merge.loser_id.in_(chunk)))

@@ -16,7 +16,9 @@ from omnichannel.kit import jobs
 from omnichannel.platform import Platform, get_platform
 from omnichannel.profiles import service
 from omnichannel.profiles.schemas import (
+    ConsentOut,
     ConsentsIn,
+    IdentityOut,
     JobOut,
     MergeOut,
     ProfileOut,
@@ -124,17 +126,12 @@ async def export(
     """GDPR access: everything held about the person, as one JSON document."""
     async with platform.rt.db.read() as session:
         data = await service.export(session, profile_id)
-    data["identities"] = [
-        {k: getattr(i, k) for k in ("type", "value", "first_seen", "last_seen", "source_id")}
-        for i in data["identities"]
-    ]
-    data["consents"] = [
-        {k: getattr(c, k) for k in ("channel", "purpose", "granted", "updated_at")}
-        for c in data["consents"]
-    ]
-    data["merges"] = [
-        MergeOut.model_validate(m, from_attributes=True).model_dump() for m in data["merges"]
-    ]
+    for field, schema in (
+        ("identities", IdentityOut),
+        ("consents", ConsentOut),
+        ("merges", MergeOut),
+    ):
+        data[field] = [schema.model_validate(row).model_dump() for row in data[field]]
     return data
 
 
