@@ -76,7 +76,7 @@ async def test_a_claim_whose_worker_died_comes_due_after_the_lease(
             now=clock.now(),
             lease=lease,
             limit=10,
-            skip_locked=platform.rt.db.skip_locked,
+            skip_locked=platform.rt.db.concurrent_writers,
         )
     assert len(claimed) == 1
     # The claimer "dies" here. Until the lease runs out nobody else gets the row; then one does.
@@ -117,7 +117,7 @@ async def test_concurrent_claimers_never_share_a_row(settings: Settings) -> None
                         now=p.rt.clock.now(),
                         lease=timedelta(minutes=1),
                         limit=7,
-                        skip_locked=p.rt.db.skip_locked,
+                        skip_locked=p.rt.db.concurrent_writers,
                     )
                 if not got:
                     return mine

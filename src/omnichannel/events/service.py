@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.errors import field_error
 from omnichannel.events import repository as repo
@@ -21,6 +22,7 @@ from omnichannel.events.schemas import Alias, Group, Page, Screen, Track, as_utc
 from omnichannel.events.schemas import validate as validate_message
 from omnichannel.events.sources import SourceInfo
 from omnichannel.identity.rules import MergeRules, alias_candidates, extract
+from omnichannel.kit.group_commit import GroupCommit
 from omnichannel.kit.ids import new_id
 from omnichannel.kit.runtime import Runtime
 
@@ -47,6 +49,7 @@ class Ingestor:
     def __init__(self, rt: Runtime, rules: MergeRules) -> None:
         self.rt, self.rules = rt, rules
         self.max_event_bytes = rt.settings.max_event_bytes
+        self._log = GroupCommit(rt.db, self._append)
 
     def accept(
         self,
@@ -128,10 +131,12 @@ class Ingestor:
         }, []
 
     async def store(self, rows: list[dict[str, Any]]) -> None:
-        """Append rows to the log in one transaction; returns once they are committed."""
+        """Append rows to the log; returns once they are committed (group commit, see kit)."""
         if rows:
-            async with self.rt.db.write() as session:
-                await repo.insert_events(self.rt.db, session, rows)
+            await self._log.submit(rows)
+
+    async def _append(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        await repo.insert_events(self.rt.db, session, rows)
 
 
 def batch_sent_at(body: dict[str, Any]) -> datetime | None:

@@ -54,7 +54,7 @@ async def process_pending(rt: Runtime, rules: MergeRules, limit: int | None = No
 
 async def _process_batch(rt: Runtime, rules: MergeRules, limit: int) -> int:
     async with rt.db.write() as session:
-        rows = await repo.claim_pending(session, limit, rt.db.skip_locked)
+        rows = await repo.claim_pending(session, limit, rt.db.concurrent_writers)
         if not rows:
             return 0
         items = [

@@ -13,48 +13,55 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omnichannel.identity.models import Identity, Merge, Profile, Suppression
 from omnichannel.kit.db import Database
 from omnichannel.kit.orm import table_of
-from omnichannel.kit.repository import chunked
+from omnichannel.kit.repository import chunked, in_values
 
 
 def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+_BY_KEY = select(Identity.key, Identity.profile_id, Identity.last_seen).where(
+    in_values(Identity.key, "keys")
+)
+_OF_PROFILES = select(Identity.key, Identity.type, Identity.value, Identity.profile_id).where(
+    in_values(Identity.profile_id, "ids")
+)
+_VERSIONS = select(Profile.id, Profile.version).where(in_values(Profile.id, "ids"))
+_SUPPRESSED = select(Suppression.key_hash).where(in_values(Suppression.key_hash, "hashes"))
+_ANY_SUPPRESSED = select(Suppression.key_hash).limit(1)
+
+
 async def identities_by_key(session: AsyncSession, keys: Sequence[str]) -> list[Any]:
     rows: list[Any] = []
     for chunk in chunked(keys):
-        query = select(Identity.key, Identity.profile_id, Identity.last_seen).where(
-            Identity.key.in_(chunk)
-        )
-        rows.extend((await session.execute(query)).all())
+        rows.extend((await session.execute(_BY_KEY, {"keys": list(chunk)})).all())
     return rows
 
 
 async def identities_of_profiles(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
     rows: list[Any] = []
     for chunk in chunked(profile_ids):
-        query = select(Identity.key, Identity.type, Identity.value, Identity.profile_id).where(
-            Identity.profile_id.in_(chunk)
-        )
-        rows.extend((await session.execute(query)).all())
+        rows.extend((await session.execute(_OF_PROFILES, {"ids": list(chunk)})).all())
     return rows
 
 
 async def versions(session: AsyncSession, profile_ids: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in chunked(profile_ids):
-        query = select(Profile.id, Profile.version).where(Profile.id.in_(chunk))
-        found.update({row.id: row.version for row in (await session.execute(query)).all()})
+        rows = (await session.execute(_VERSIONS, {"ids": list(chunk)})).all()
+        found.update({row.id: row.version for row in rows})
     return found
 
 
 async def suppressed(session: AsyncSession, keys: Sequence[str]) -> set[str]:
     """The keys among ``keys`` that were erased and must not come back."""
+    if (await session.execute(_ANY_SUPPRESSED)).first() is None:
+        return set()  # the usual case: nobody was ever erased, so skip hashing every key
     by_hash = {key_hash(k): k for k in keys}
     found: set[str] = set()
     for chunk in chunked(list(by_hash)):
-        query = select(Suppression.key_hash).where(Suppression.key_hash.in_(chunk))
-        found.update(by_hash[h] for h in (await session.execute(query)).scalars())
+        hashes = (await session.execute(_SUPPRESSED, {"hashes": list(chunk)})).scalars()
+        found.update(by_hash[h] for h in hashes)
     return found
 
 

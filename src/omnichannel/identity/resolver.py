@@ -31,7 +31,8 @@ class MergeRecord:
 
 @dataclass
 class Graph:
-    """The loaded slice: which profile each identifier belongs to, and each profile's members."""
+    """The loaded slice: which profile each identifier belongs to, and the members of the
+    profiles whose identity set may change (the others are never asked for)."""
 
     owner: dict[str, str] = field(default_factory=dict)
     members: dict[str, dict[str, Identifier]] = field(default_factory=dict)
@@ -78,6 +79,12 @@ class Resolver:
         previous = self._alias_target(list(alias_of))
         if previous is not None:
             candidates.setdefault(previous.key, previous)
+        owners = {self.graph.owner.get(key) for key in candidates}
+        if len(owners) == 1 and None not in owners:
+            # Fast path, most events: every identifier is known and they share one profile.
+            for key in candidates:
+                self._saw(key, at)
+            return owners.pop()  # type: ignore[return-value]
         ranked = sorted(candidates.values(), key=self.rules.rank)
         while len(ranked) > 1 and not self._fits(ranked):
             ranked.pop()
@@ -124,10 +131,13 @@ class Resolver:
                 self.outcome.new_identities[ident.key] = ident
                 self.outcome.first_seen[ident.key] = (at, source_id)
                 self.outcome.touched.add(survivor)
-            previous = self.outcome.seen.get(ident.key)
-            if previous is None or at > previous:
-                self.outcome.seen[ident.key] = at
+            self._saw(ident.key, at)
         return survivor
+
+    def _saw(self, key: str, at: datetime) -> None:
+        previous = self.outcome.seen.get(key)
+        if previous is None or at > previous:
+            self.outcome.seen[key] = at
 
     def _merge(self, survivor: str, loser: str, trigger: str, event_id: int | None) -> None:
         moved = self.graph.members.pop(loser, {})

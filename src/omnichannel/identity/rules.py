@@ -8,7 +8,7 @@ same customer.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
@@ -53,10 +53,11 @@ MAX_VALUE_LENGTH = 255
 class Identifier:
     type: str
     value: str
+    # "type:value", the graph's lookup key; computed once (resolution reads it many times).
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"{self.type}:{self.value}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.type}:{self.value}")
 
 
 class MergeRules:

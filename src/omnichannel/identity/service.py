@@ -56,7 +56,7 @@ async def resolve_batch(
     """Resolve each item to a profile (None: every identifier it carried is suppressed)."""
     keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)}
     blocked = await repo.suppressed(session, list(keys))
-    graph, last_seen = await _load(session, sorted(keys - blocked))
+    graph, last_seen = await _load(session, items, blocked)
     resolver = Resolver(rules, graph, new_id)
     assigned: dict[int, str | None] = {}
     for item in items:
@@ -73,23 +73,42 @@ async def resolve_batch(
         event_id: Resolved(pid, outcome.canonical(pid)) if pid else None
         for event_id, pid in assigned.items()
     }
-    touched = set(outcome.touched)
-    touched.update(
-        r.canonical_id for item in items if item.writes_profile and (r := results[item.event_id])
-    )
-    existing = await repo.versions(session, sorted(touched.difference(outcome.new_profiles)))
-    if not await repo.bump_versions(session, existing):
-        raise StaleGraph("a profile changed under this batch")
+    if rt.db.concurrent_writers:
+        touched = set(outcome.touched)
+        touched.update(
+            r.canonical_id
+            for item in items
+            if item.writes_profile and (r := results[item.event_id])
+        )
+        existing = await repo.versions(session, sorted(touched.difference(outcome.new_profiles)))
+        if not await repo.bump_versions(session, existing):
+            raise StaleGraph("a profile changed under this batch")
     await _write(rt, session, resolver, graph, last_seen)
     return results
 
 
-async def _load(session: AsyncSession, keys: list[str]) -> tuple[Graph, dict[str, datetime]]:
-    graph = Graph()
+async def _load(
+    session: AsyncSession, items: Sequence[Item], blocked: set[str]
+) -> tuple[Graph, dict[str, datetime]]:
+    """The slice of the graph the batch needs.
+
+    Every identifier's owner is loaded. A profile's full membership (what the limits are checked
+    against) is loaded only if some event could change it: one that brings an identifier the graph
+    doesn't have, or spans several profiles. Most events carry only identifiers of one profile
+    and need no more (the resolver's fast path).
+    """
+    keys = sorted({i.key for item in items for i in (*item.identifiers, *item.alias_of)} - blocked)
     found = await repo.identities_by_key(session, keys)
+    owner = {row.key: row.profile_id for row in found}
     last_seen = {row.key: row.last_seen for row in found}
-    profiles = sorted({row.profile_id for row in found})
-    for row in await repo.identities_of_profiles(session, profiles):
+    at_risk: set[str] = set()
+    for item in items:
+        event_keys = [i.key for i in (*item.identifiers, *item.alias_of) if i.key not in blocked]
+        owners = {owner[k] for k in event_keys if k in owner}
+        if len(owners) > 1 or len(owners) < len(event_keys):
+            at_risk |= owners
+    graph = Graph(owner=owner)
+    for row in await repo.identities_of_profiles(session, sorted(at_risk)):
         graph.add(Identifier(row.type, row.value), row.profile_id)
     return graph, last_seen
 

@@ -41,8 +41,15 @@ class Database:
         self.dialect = "sqlite" if settings.is_sqlite else "postgresql"
         common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
         if self.dialect == "sqlite":
+            # Sessions always end in COMMIT or ROLLBACK, so the pool's own reset-on-return
+            # rollback is a wasted round trip to the driver thread on every write.
             self.writer = create_async_engine(
-                self.url, pool_size=1, max_overflow=0, pool_timeout=300, **common
+                self.url,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=300,
+                pool_reset_on_return=None,
+                **common,
             )
             self.reader = create_async_engine(self.url, pool_size=4, max_overflow=4, **common)
             _sqlite_setup(self.writer, settings.sqlite_synchronous, immediate=True)
@@ -73,8 +80,10 @@ class Database:
         return postgresql.insert(table)
 
     @property
-    def skip_locked(self) -> bool:
-        """Whether ``SELECT … FOR UPDATE SKIP LOCKED`` exists (SQLite has one writer instead)."""
+    def concurrent_writers(self) -> bool:
+        """Whether writers run concurrently (PostgreSQL): claims need ``FOR UPDATE SKIP LOCKED``
+        and read-then-write needs an optimistic version check. SQLite's ``BEGIN IMMEDIATE``
+        makes every write transaction exclusive, so neither is needed there."""
         return self.dialect == "postgresql"
 
     async def dispose(self) -> None:

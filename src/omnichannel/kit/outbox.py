@@ -90,7 +90,7 @@ class OutboxRunner:
                 now=now,
                 lease=self.lease,
                 limit=limit,
-                skip_locked=self.rt.db.skip_locked,
+                skip_locked=self.rt.db.concurrent_writers,
                 where=outbox.c.status == "pending",
             )
         for row in rows:
