@@ -6,14 +6,17 @@ Every error a client can cause is a ``Problem`` subclass carrying its HTTP statu
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+log = logging.getLogger(__name__)
 PROBLEM_BASE = "https://omnichannel.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -72,12 +75,20 @@ class Conflict(Problem):
     status, slug, title = 409, "conflict", "The request conflicts with the current state"
 
 
+class Unavailable(Problem):
+    status, slug, title = 503, "unavailable", "The database is unavailable; retry shortly"
+
+
 def field_error(field: str, message: str) -> dict[str, str]:
     return {"field": field, "message": message}
 
 
 def problem_response(problem: Problem) -> Response:
-    headers = {"WWW-Authenticate": 'Basic realm="omnichannel"'} if problem.status == 401 else None
+    headers = None
+    if problem.status == 401:
+        headers = {"WWW-Authenticate": 'Basic realm="omnichannel"'}
+    elif problem.status == 503:
+        headers = {"Retry-After": "1"}
     return Response(
         orjson.dumps(problem.body()),
         status_code=problem.status,
@@ -108,6 +119,14 @@ def install_handlers(app: FastAPI) -> None:
         problem.status, problem.slug, problem.title = exc.status_code, "http", str(exc.detail)
         return problem_response(problem)
 
+    async def on_database(_: Request, exc: Exception) -> Response:
+        # Nothing was acknowledged: the client (every Segment SDK retries 5xx) sends it again.
+        log.error("database error: %s", exc)
+        return problem_response(
+            Unavailable("The database did not accept the write or the read; retry shortly.")
+        )
+
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

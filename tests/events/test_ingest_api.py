@@ -281,3 +281,20 @@ async def test_channel_is_the_source_kind_unless_the_event_names_one(
         await app_client.get("/v1/profiles/lookup?type=user_id&value=u1", headers=admin)
     ).json()
     assert profile["computed"]["channel_counts"] == {"web": 1, "pos": 1}
+
+
+async def test_database_down_is_a_503_to_retry_and_nothing_is_acknowledged(
+    app_client: httpx.AsyncClient, web_key: str, backend: str
+) -> None:
+    platform = app_platform(app_client)
+    await platform.sources.authenticate(web_key)  # cached, so only the write can fail
+    await platform.rt.db.dispose()
+    broken = "sqlite+aiosqlite:////nonexistent/dir/omni.db"
+    if backend == "postgresql":
+        broken = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
+    # Point the running platform at a database that cannot be reached.
+    platform.rt.db.__init__(platform.settings.model_copy(update={"database_url": broken}))
+    response = await post(app_client, "/v1/track", web_key, {"userId": "u", "event": "E"})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["type"].endswith("/unavailable")
