@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo serve test check bench lock clean
+.PHONY: install demo serve test check bench lock clean chromium vendor
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,12 @@ check: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: check
+test: check chromium
 	$(BIN)/pytest
+
+# The console's browser tests drive Debian's Chromium through Playwright (no browser download).
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
@@ -36,6 +40,29 @@ bench: $(STAMP)
 lock:
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes -o requirements.lock
+
+# Refresh the console's vendored front-end assets from the npm registry (the files are committed,
+# so serving the console never needs npm or a CDN). Bump a version here, run it, commit the result.
+VENDOR          := src/omnichannel/console/static/vendor
+HTMX_VERSION    := 2.0.11
+PICO_VERSION    := 2.1.1
+CHARTJS_VERSION := 4.6.1
+vendor:
+	@tmp=$$(mktemp -d) && cd $$tmp && \
+	npm pack --silent htmx.org@$(HTMX_VERSION) @picocss/pico@$(PICO_VERSION) \
+		chart.js@$(CHARTJS_VERSION) >/dev/null && \
+	mkdir htmx pico chart && tar xzf htmx.org-*.tgz -C htmx && \
+	tar xzf picocss-pico-*.tgz -C pico && tar xzf chart.js-*.tgz -C chart && \
+	cd $(CURDIR) && mkdir -p $(VENDOR) && \
+	cp $$tmp/htmx/package/dist/htmx.min.js $(VENDOR)/htmx.min.js && \
+	cp $$tmp/htmx/package/LICENSE $(VENDOR)/htmx.LICENSE && \
+	cp $$tmp/pico/package/css/pico.min.css $(VENDOR)/pico.min.css && \
+	cp $$tmp/pico/package/LICENSE.md $(VENDOR)/pico.LICENSE.md && \
+	cp $$tmp/chart/package/dist/chart.umd.min.js $(VENDOR)/chart.umd.min.js && \
+	cp $$tmp/chart/package/LICENSE.md $(VENDOR)/chart.LICENSE.md && \
+	printf 'htmx.org %s (0BSD)\n@picocss/pico %s (MIT)\nchart.js %s (MIT)\n' \
+		$(HTMX_VERSION) $(PICO_VERSION) $(CHARTJS_VERSION) > $(VENDOR)/VERSIONS && \
+	rm -rf $$tmp && echo "vendored into $(VENDOR):" && cat $(VENDOR)/VERSIONS
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
