@@ -6,7 +6,7 @@ and handed down, so a test can run several differently configured apps in one pr
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Segment's defaults, in priority order: the first identifier type decides which profile survives
@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     max_message_id_length: int = 100
 
     source_cache_seconds: float = 10.0
+    # Signs the console's session cookies. Unset: one is generated on first use and kept in the
+    # database (``console_settings``), so sessions survive restarts and every process agrees.
+    secret_key: SecretStr | None = None
     log_level: str = "info"
 
     @property

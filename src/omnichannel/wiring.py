@@ -7,15 +7,16 @@ from omnichannel.identity.domain import ProfilesMerged, ProfileSplit
 from omnichannel.kit.bus import Bus
 from omnichannel.kit.outbox import OutboxHandler
 from omnichannel.profiles import handlers as profiles
+from omnichannel.profiles import search as profile_search
 from omnichannel.profiles import service as profiles_service
 
 
 def build_bus() -> Bus:
     return Bus(
         {
-            EventsResolved: [profiles.on_events_resolved],
-            ProfilesMerged: [profiles.on_merged],
-            ProfileSplit: [profiles.on_split],
+            EventsResolved: [profiles.on_events_resolved, profile_search.on_events_resolved],
+            ProfilesMerged: [profiles.on_merged, profile_search.on_merged],
+            ProfileSplit: [profiles.on_split, profile_search.on_split],
         }
     )
 
