@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from omnichannel import __version__
 from omnichannel.config import Settings
+from omnichannel.console.router import install as install_console
 from omnichannel.errors import install_handlers
 from omnichannel.events.api import router as ingestion_router
 from omnichannel.kit.clock import Clock
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     install_handlers(app)
     app.include_router(ingestion_router)
     app.include_router(profiles_router)
+    install_console(app)
 
     @app.get("/healthz", tags=["system"])
     async def healthz() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The ``omni`` command: serve, worker, migrate, demo, sources, tokens.
+"""The ``omni`` command: serve, worker, migrate, demo, sources, tokens, console users.
 
 Typer for the commands, Rich for tables and progress. Every command reads ``Settings()`` (the
 ``OMNI_`` environment) at the start and nowhere else.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,14 +17,18 @@ from typing import TypeVar
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
 from omnichannel.auth.models import ROLES
 from omnichannel.auth.service import create_token
 from omnichannel.config import Settings
-from omnichannel.demo.guide import print_guide
+from omnichannel.console.models import ROLES as CONSOLE_ROLES
+from omnichannel.console.users import create_user, provision
+from omnichannel.demo.guide import print_console_login, print_guide
 from omnichannel.demo.loader import DemoResult, default_keys_file, load_demo
+from omnichannel.errors import Problem
 from omnichannel.events.models import SOURCE_KINDS
 from omnichannel.events.sources import create_source, list_sources
 from omnichannel.kit.migrate import upgrade
@@ -35,6 +40,9 @@ sources_app = typer.Typer(help="Touchpoint systems and their write keys.", no_ar
 tokens_app = typer.Typer(help="API tokens for the profile API.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
 app.add_typer(tokens_app, name="tokens")
+users_app = typer.Typer(help="People who sign in to the web console.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+DEMO_ADMIN = "admin"
 console = Console()
 T = TypeVar("T")
 
@@ -115,8 +123,17 @@ def demo(
                 platform, customers=customers, seed=seed, keys_file=path, progress=progress
             )
 
+    async def console_login(platform: Platform) -> str:
+        # A fresh password every run: nothing to keep in clear, and the printed one always works.
+        password = secrets.token_urlsafe(12)
+        async with platform.rt.db.write() as session:
+            await provision(platform.rt, session, DEMO_ADMIN, password)
+        return password
+
     result = _run(work, settings)
-    print_guide(console, result, f"http://{settings.host}:{port or settings.port}")
+    base_url = f"http://{settings.host}:{port or settings.port}"
+    print_guide(console, result, base_url)
+    print_console_login(console, base_url, DEMO_ADMIN, _run(console_login, settings))
     if serve_after:
         _serve(settings, None, port)
 
@@ -191,3 +208,28 @@ def tokens_create(
         return secret
 
     print(_run(work))
+
+
+@users_app.command("create")
+def users_create(
+    username: str = typer.Option(..., help="the sign-in name, e.g. ann"),
+    role: str = typer.Option(..., help=f"one of: {', '.join(CONSOLE_ROLES)}"),
+    password: str = typer.Option(
+        None, help="at least 10 characters; asked for (hidden) when not given"
+    ),
+    store: str = typer.Option(None, help="a store user's store: the id of a pos source"),
+) -> None:
+    """Create a console user; the last line printed says it was created."""
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def work(platform: Platform) -> str:
+        async with platform.rt.db.write() as session:
+            user = await create_user(platform.rt, session, username, password, role, store)
+        return f"user {user.username} ({user.role}) created"
+
+    try:
+        print(_run(work))
+    except Problem as problem:
+        console.print(f"[red]not created[/]: {escape(problem.detail)}")
+        raise typer.Exit(1) from problem

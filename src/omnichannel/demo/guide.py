@@ -82,3 +82,10 @@ def print_guide(console: Console, result: DemoResult, base_url: str) -> None:
     for line in _curls(base_url, write_key, keys.admin_token, result.ann_profile_id):
         _plain(console, line)
     console.print()
+
+
+def print_console_login(console: Console, base_url: str, username: str, password: str) -> None:
+    """The web console's address and the demo admin's login (a new password every run)."""
+    _plain(console, f"console:       {base_url}/console   (user {username}, password {password})")
+    _plain(console, f"demo shop:     {base_url}/demo/shop   (walk S1 in a browser)")
+    console.print()

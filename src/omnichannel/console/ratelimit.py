@@ -1,0 +1,68 @@
+"""Sign-in rate limits: sliding windows of failed attempts per user name and per client address.
+
+In-process and in memory: each ``omni serve`` process counts on its own, so N processes allow up
+to N times the limit. That still turns an online password guess from thousands a minute into a
+handful; a shared store can replace ``SlidingWindow`` if that is ever not enough.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+MAX_KEYS = 10_000
+
+
+class SlidingWindow:
+    """At most ``limit`` hits per key in any ``seconds``-long window."""
+
+    def __init__(
+        self, limit: int, seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit, self.seconds, self.clock = limit, seconds, clock
+        self._hits: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str) -> deque[float]:
+        hits = self._hits.get(key)
+        if hits is None:
+            return deque()
+        horizon = self.clock() - self.seconds
+        while hits and hits[0] <= horizon:
+            hits.popleft()
+        if not hits:
+            del self._hits[key]
+        return hits
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until ``key`` may try again; 0 when it may now."""
+        hits = self._recent(key)
+        if len(hits) < self.limit:
+            return 0.0
+        return hits[0] + self.seconds - self.clock()
+
+    def hit(self, key: str) -> None:
+        if len(self._hits) >= MAX_KEYS:  # bounded memory under a spray of user names
+            self._hits.clear()
+        self._hits.setdefault(key, deque()).append(self.clock())
+
+    def reset(self, key: str) -> None:
+        self._hits.pop(key, None)
+
+
+class LoginLimiter:
+    """5 failures per user name and 20 per address in 15 minutes, then wait."""
+
+    def __init__(self, per_user: int = 5, per_address: int = 20, seconds: float = 900) -> None:
+        self.users = SlidingWindow(per_user, seconds)
+        self.addresses = SlidingWindow(per_address, seconds)
+
+    def retry_after(self, username: str, address: str) -> float:
+        return max(self.users.retry_after(username), self.addresses.retry_after(address))
+
+    def failed(self, username: str, address: str) -> None:
+        self.users.hit(username)
+        self.addresses.hit(address)
+
+    def succeeded(self, username: str) -> None:
+        self.users.reset(username)

@@ -1,0 +1,110 @@
+"""Console users: create, authenticate by user name and password, look up by id.
+
+Passwords are hashed with Argon2id (``argon2-cffi``, its default RFC 9106 low-memory profile).
+An unknown user name costs the same hash verification as a wrong password, so the answer's
+timing does not tell an attacker which of the two was wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnichannel.console.models import ROLES, ConsoleUser
+from omnichannel.errors import InvalidRequest, field_error
+from omnichannel.events.models import Source
+from omnichannel.events.sources import list_sources
+from omnichannel.kit.ids import new_id
+from omnichannel.kit.runtime import Runtime
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,59}$")
+MIN_PASSWORD = 10
+hasher = PasswordHasher()
+# Verified against when the user name is unknown, so both failures take the same time.
+_DUMMY_HASH = hasher.hash("not a password anyone has")
+
+
+def _invalid(field: str, message: str) -> InvalidRequest:
+    return InvalidRequest(message, errors=[field_error(field, message)])
+
+
+async def _store(session: AsyncSession, source_id: str | None) -> Source | None:
+    if source_id is None:
+        return None
+    found = next((s for s in await list_sources(session) if s.id == source_id), None)
+    if found is None or found.kind != "pos":
+        raise _invalid("store", f"{source_id} is not a store (a source of kind pos).")
+    return found
+
+
+async def create_user(
+    rt: Runtime,
+    session: AsyncSession,
+    username: str,
+    password: str,
+    role: str,
+    store_source_id: str | None = None,
+) -> ConsoleUser:
+    username = username.strip().lower()
+    if not USERNAME.match(username):
+        raise _invalid("username", "2-60 characters: letters, digits, . _ @ -")
+    if role not in ROLES:
+        raise _invalid("role", f"one of: {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise _invalid("password", f"at least {MIN_PASSWORD} characters")
+    if (role == "store") != (store_source_id is not None):
+        raise _invalid("store", "a store user needs a store (--store), and only a store user")
+    await _store(session, store_source_id)
+    if await by_username(session, username) is not None:
+        raise _invalid("username", f"the user name {username} is taken")
+    user = ConsoleUser(
+        id=new_id(),
+        username=username,
+        password_hash=await asyncio.to_thread(hasher.hash, password),
+        role=role,
+        store_source_id=store_source_id,
+        created_at=rt.clock.now(),
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def by_username(session: AsyncSession, username: str) -> ConsoleUser | None:
+    query = select(ConsoleUser).where(ConsoleUser.username == username.strip().lower())
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_user(session: AsyncSession, user_id: str) -> ConsoleUser | None:
+    user = await session.get(ConsoleUser, user_id)
+    return user if user is not None and user.disabled_at is None else None
+
+
+async def authenticate(session: AsyncSession, username: str, password: str) -> ConsoleUser | None:
+    """The active user with this name and password, or None (whichever part was wrong)."""
+    user = await by_username(session, username)
+    try:
+        # Argon2 is deliberately slow (tens of ms of CPU): off the event loop.
+        await asyncio.to_thread(
+            hasher.verify, user.password_hash if user else _DUMMY_HASH, password
+        )
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or user.disabled_at is not None:
+        return None
+    return user
+
+
+async def provision(rt: Runtime, session: AsyncSession, username: str, password: str) -> None:
+    """An active admin with this name and password, created or reset (``omni demo``'s login)."""
+    user = await by_username(session, username)
+    if user is None:
+        await create_user(rt, session, username, password, "admin")
+        return
+    user.password_hash = await asyncio.to_thread(hasher.hash, password)
+    user.role, user.store_source_id, user.disabled_at = "admin", None, None
