@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
@@ -15,7 +15,7 @@ from omnichannel.console.metrics import FiguresCache
 from omnichannel.console.pages import customers, dashboard, login, sources
 from omnichannel.console.ratelimit import LoginLimiter
 from omnichannel.console.responses import HOME, is_htmx
-from omnichannel.console.security import LoginRequired, NotAllowed
+from omnichannel.console.security import LoginRequired, NotAllowed, Viewer, viewer
 from omnichannel.console.templating import STATIC, render
 from omnichannel.errors import Problem
 
@@ -25,7 +25,7 @@ for page in (login, customers, sources, dashboard):
 
 
 @router.get("")
-async def home() -> Response:
+async def home(_: Viewer = Depends(viewer)) -> Response:
     return RedirectResponse(f"{HOME}/customers", status_code=303)
 
 
