@@ -1,0 +1,54 @@
+"""The console's CLI: ``omni users create``, and the admin login ``omni demo`` prints."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.console.support import csrf_of
+from tests.live import omni, server
+
+pytestmark = pytest.mark.slow
+OMNI = str(Path(sys.executable).parent / "omni")
+
+
+def test_users_create_refuses_bad_input_and_says_why(sqlite_template: Path, tmp_path: Path) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'omni.db'}"
+    (tmp_path / "omni.db").write_bytes(sqlite_template.read_bytes())
+    created = omni(db, "users", "create", "--username", "Ann", "--role", "agent",
+                   "--password", "long enough pw")  # fmt: skip
+    assert created == "user ann (agent) created"
+    for args, why in [
+        (["--username", "ann", "--role", "agent", "--password", "long enough pw"], "taken"),
+        (["--username", "bo", "--role", "chief", "--password", "long enough pw"], "one of"),
+        (["--username", "bo", "--role", "agent", "--password", "short"], "at least 10"),
+        (["--username", "bo", "--role", "store", "--password", "long enough pw"], "store"),
+    ]:
+        done = subprocess.run([OMNI, "users", "create", *args], capture_output=True, text=True,
+                              env={**os.environ, "OMNI_DATABASE_URL": db})  # fmt: skip
+        assert done.returncode == 1 and why in done.stdout, done.stdout
+
+
+def test_omni_demo_prints_a_console_login_that_works(tmp_path: Path) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'omni.db'}"
+    env = {**os.environ, "OMNI_DATABASE_URL": db}
+    done = subprocess.run([OMNI, "demo", "--no-serve", "--customers", "5"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    login = re.search(r"/console\s+\(user (\S+), password (\S+)\)", done.stdout)
+    assert login, done.stdout
+    process, url = server(db, tmp_path / "serve.log")
+    try:
+        with httpx.Client(base_url=url) as client:
+            page = client.get("/console/login")
+            form = {"username": login[1], "password": login[2], "csrf_token": csrf_of(page.text)}
+            assert client.post("/console/login", data=form).status_code == 303
+            shop = client.get("/demo/shop")  # the demo's web key, from its keys file
+            assert 'data-write-key="wk_' in shop.text
+    finally:
+        process.stop()
