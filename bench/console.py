@@ -102,15 +102,21 @@ def extra_events(
         yield rows
 
 
-async def build(database: Path, profiles: int, events: int) -> tuple[dict[str, str], str]:
-    """Build the database; returns the environment to serve it with and an admin API token."""
+def prepare(database: Path) -> tuple[dict[str, str], str]:
+    """Migrate, make the sources and the console user (once); an admin API token every run."""
     env = omni_env(f"sqlite+aiosqlite:///{database}", OMNI_SQLITE_SYNCHRONOUS="NORMAL")
+    fresh = not database.exists()
     omni_cli(env, "migrate")
-    for channel in CHANNELS:
-        omni_cli(env, "sources", "create", "--kind", channel, "--name", f"Bench {channel}")
-    token = omni_cli(env, "tokens", "create", "--role", "admin", "--name", "bench")
-    omni_cli(env, "users", "create", "--username", "bench", "--role", "admin",
-             "--password", PASSWORD)  # fmt: skip
+    if fresh:
+        for channel in CHANNELS:
+            omni_cli(env, "sources", "create", "--kind", channel, "--name", f"Bench {channel}")
+        omni_cli(env, "users", "create", "--username", "bench", "--role", "admin",
+                 "--password", PASSWORD)  # fmt: skip
+    return env, omni_cli(env, "tokens", "create", "--role", "admin", "--name", "bench")
+
+
+async def build(database: Path, profiles: int, events: int) -> None:
+    """Write the profiles, events and search terms into the migrated database."""
     db = SqliteDB(str(database), "OFF")
     sources = {
         row[1]: row[0]
@@ -120,12 +126,12 @@ async def build(database: Path, profiles: int, events: int) -> tuple[dict[str, s
     started = time.perf_counter()
     await seed_profiles(db, people, sources["web"])
     print(f"seeded {profiles:,} profiles ({2 * profiles:,} events) in "
-          f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+          f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
     started = time.perf_counter()
     extra = max(0, events - 2 * profiles)
     for chunk in extra_events(db, people, sources, 2 * profiles + 1, extra):
         await db.insert("events", ("id", *EVENT_COLUMNS), chunk)
-    print(f"added {extra:,} events in {time.perf_counter() - started:.0f} s")
+    print(f"added {extra:,} events in {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
     rules = MergeRules(Settings())
     terms: list[Row] = []
@@ -136,9 +142,8 @@ async def build(database: Path, profiles: int, events: int) -> tuple[dict[str, s
             await db.insert("profile_search", ("term", "profile_id"), terms)
             terms = []
     await db.execute("ANALYZE")
-    print(f"indexed search terms in {time.perf_counter() - started:.0f} s")
+    print(f"indexed search terms in {time.perf_counter() - started:.0f} s", flush=True)
     await db.close()
-    return env, token
 
 
 def sign_in(port: int) -> str:
@@ -190,12 +195,25 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--requests", type=int, default=300, help="timed requests of each kind")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the database here")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the database a run left in --workdir"
+    )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="omni-console-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     database = workdir / "omni.db"
-    database.unlink(missing_ok=True)
-    env, token = await build(database, args.profiles, args.events)
+    if not args.reuse:
+        database.unlink(missing_ok=True)
+    built = database.exists()
+    env, token = prepare(database)
+    if not built:
+        await build(database, args.profiles, args.events)
+    db = SqliteDB(str(database), "NORMAL")
+    held = (
+        await db.scalar("SELECT count(*) FROM profiles"),
+        await db.scalar("SELECT max(id) FROM events"),
+    )
+    await db.close()
     people = Population(args.profiles)
     rng = random.Random(11)
     port = free_port()
@@ -219,7 +237,7 @@ async def main() -> None:
             summary("baseline: JSON profile API", await measure(port, api)),
         ]
     baseline = rows[2][2]
-    print(f"\n{args.profiles:,} profiles, {args.events:,} events; {args.requests} requests each")
+    print(f"\n{held[0]:,} profiles, {held[1]:,} events; {args.requests} requests of each kind")
     print(f"{'':28} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'p95 / baseline':>15}")
     for name, p50, p95, p99 in rows:
         print(f"{name:28} {p50:8.1f} {p95:8.1f} {p99:8.1f} {p95 / baseline:15.2f}")
