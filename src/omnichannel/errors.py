@@ -128,5 +128,7 @@ def install_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(DBAPIError, on_database)
+    # A server that refuses the connection surfaces from asyncpg as a plain ConnectionError.
+    app.add_exception_handler(ConnectionError, on_database)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

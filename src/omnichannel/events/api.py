@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from omnichannel.errors import InvalidJSON, InvalidRequest, PayloadTooLarge, field_error
+from omnichannel.events.health import record_rejection
 from omnichannel.events.schemas import MESSAGE_TYPES
 from omnichannel.events.service import batch_sent_at
 from omnichannel.events.sources import SourceInfo
@@ -81,6 +82,7 @@ async def _ingest_one(request: Request, platform: Platform, type_: str) -> Respo
     )
     if not rows:
         errors = verdicts[0].errors
+        await record_rejection(platform.rt, source.id, errors)
         raise InvalidRequest(
             "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
         )
@@ -129,13 +131,15 @@ async def batch(request: Request, platform: Platform = Depends(get_platform)) ->
         batch_context=context if isinstance(context, dict) else None,
     )
     rejected = [v for v in verdicts if not v.accepted]
-    if messages and not rows:
+    if rejected:
         errors = [
             field_error(f"batch[{v.index}].{e['field']}".rstrip("."), e["message"])
             for v in rejected
             for e in v.errors
         ]
-        raise InvalidRequest("No event in the batch is acceptable.", errors=errors)
+        await record_rejection(platform.rt, source.id, errors, events=len(rejected))
+        if not rows:
+            raise InvalidRequest("No event in the batch is acceptable.", errors=errors)
     await platform.ingestor.store(rows)
     platform.work_waiting.set()
     return _json(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from omnichannel.kit.orm import Base, JSONType, UTCDateTime
@@ -18,11 +18,21 @@ from omnichannel.kit.orm import Base, JSONType, UTCDateTime
 
 class Profile(Base):
     __tablename__ = "profiles"
+    __table_args__ = (
+        # Only merged-away profiles are in it: small, and the planner can't mistake the mostly
+        # NULL column for one value and scan a million profiles to find a profile's merges.
+        Index(
+            "ix_profiles_merged_into",
+            "merged_into",
+            sqlite_where=text("merged_into IS NOT NULL"),
+            postgresql_where=text("merged_into IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    merged_into: Mapped[str | None] = mapped_column(String(36), index=True)
+    merged_into: Mapped[str | None] = mapped_column(String(36))
 
 
 class Identity(Base):

@@ -16,9 +16,7 @@ from omnichannel.kit import jobs
 from omnichannel.platform import Platform, get_platform
 from omnichannel.profiles import service
 from omnichannel.profiles.schemas import (
-    ConsentOut,
     ConsentsIn,
-    IdentityOut,
     JobOut,
     MergeOut,
     ProfileOut,
@@ -125,14 +123,7 @@ async def export(
 ) -> Any:
     """GDPR access: everything held about the person, as one JSON document."""
     async with platform.rt.db.read() as session:
-        data = await service.export(session, profile_id)
-    for field, schema in (
-        ("identities", IdentityOut),
-        ("consents", ConsentOut),
-        ("merges", MergeOut),
-    ):
-        data[field] = [schema.model_validate(row).model_dump() for row in data[field]]
-    return data
+        return await service.export(session, profile_id)
 
 
 @router.delete("/profiles/{profile_id}", response_model=JobOut, status_code=202)

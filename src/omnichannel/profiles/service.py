@@ -19,7 +19,8 @@ from omnichannel.kit.ids import new_id
 from omnichannel.kit.outbox import enqueue
 from omnichannel.kit.runtime import Runtime
 from omnichannel.profiles import repository as repo
-from omnichannel.profiles.schemas import ConsentIn
+from omnichannel.profiles import search
+from omnichannel.profiles.schemas import ConsentIn, ConsentOut, IdentityOut, MergeOut
 
 ERASE_TOPIC = "profiles.erase"
 CONSENT_CHANNELS = (*SOURCE_KINDS, "all")
@@ -141,6 +142,12 @@ async def export(session: AsyncSession, profile_id: str) -> dict[str, Any]:
             break
     data["events"] = events
     data["merges"] = await identity.merges_of(session, members)
+    for field, schema in (
+        ("identities", IdentityOut),
+        ("consents", ConsentOut),
+        ("merges", MergeOut),
+    ):
+        data[field] = [schema.model_validate(row).model_dump() for row in data[field]]
     return data
 
 
@@ -162,6 +169,7 @@ async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
         events = await history.erase(session, members)
         await repo.delete_for(session, repo.traits, members)
         await repo.delete_for(session, repo.consents, members)
+        await search.forget(session, members)
         suppressed = await identity.erase(rt, session, members)
         await jobs.finish_job(
             session,

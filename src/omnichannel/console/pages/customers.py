@@ -14,7 +14,6 @@ import orjson
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import Response
 
-from omnichannel.auth.service import Principal
 from omnichannel.console.responses import is_htmx, redirect
 from omnichannel.console.security import Viewer, csrf, role, viewer
 from omnichannel.console.templating import render
@@ -23,7 +22,6 @@ from omnichannel.events.schemas import MESSAGE_TYPES
 from omnichannel.events.sources import list_sources
 from omnichannel.identity import service as identity
 from omnichannel.platform import Platform, get_platform
-from omnichannel.profiles import api as profiles_api
 from omnichannel.profiles import service
 from omnichannel.profiles.search import search
 
@@ -138,8 +136,8 @@ async def export(
     profile_id: str, who: Viewer = role(), platform: Platform = Depends(get_platform)
 ) -> Response:
     """GDPR access (admin): the very document ``GET /v1/profiles/{id}/export`` answers."""
-    principal = Principal(f"console:{who.user.id}", who.user.username, who.role)
-    data = await profiles_api.export(profile_id, platform, principal)
+    async with platform.rt.db.read() as session:
+        data = await service.export(session, profile_id)
     return Response(
         orjson.dumps(data, option=orjson.OPT_INDENT_2),
         media_type="application/json",
