@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.auth.models import ROLES, ApiToken
 from omnichannel.errors import Forbidden, InvalidRequest, Unauthorized, field_error
-from omnichannel.kit.ids import new_id, new_secret
+from omnichannel.kit.ids import digest, new_id, new_secret
 from omnichannel.kit.runtime import Runtime
 from omnichannel.platform import Platform, get_platform
 
@@ -22,10 +21,6 @@ class Principal:
     token_id: str
     name: str
     role: str
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 async def create_token(
@@ -38,7 +33,7 @@ async def create_token(
         )
     secret = new_secret("omni")
     token = ApiToken(
-        id=new_id(), name=name, role=role, token_hash=_hash(secret), created_at=rt.clock.now()
+        id=new_id(), name=name, role=role, token_hash=digest(secret), created_at=rt.clock.now()
     )
     session.add(token)
     await session.flush()
@@ -46,7 +41,7 @@ async def create_token(
 
 
 async def verify(session: AsyncSession, secret: str) -> Principal | None:
-    query = select(ApiToken).where(ApiToken.token_hash == _hash(secret))
+    query = select(ApiToken).where(ApiToken.token_hash == digest(secret))
     token = (await session.execute(query)).scalar_one_or_none()
     if token is None or token.revoked_at is not None:
         return None

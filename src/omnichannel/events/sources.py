@@ -6,7 +6,6 @@ the ingestion hot path does not hit the database to authenticate each call.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omnichannel.errors import InvalidRequest, Unauthorized, field_error
 from omnichannel.events import repository as repo
 from omnichannel.events.models import SOURCE_KINDS, Source
-from omnichannel.kit.ids import new_id, new_secret
+from omnichannel.kit.ids import digest, new_id, new_secret
 from omnichannel.kit.runtime import Runtime
 
 SYSTEM_SOURCE = "Omnichannel API"
@@ -26,10 +25,6 @@ class SourceInfo:
     id: str
     name: str
     kind: str
-
-
-def hash_key(write_key: str) -> str:
-    return hashlib.sha256(write_key.encode()).hexdigest()
 
 
 async def create_source(
@@ -51,7 +46,7 @@ async def create_source(
         id=new_id(),
         name=name,
         kind=kind,
-        write_key_hash=hash_key(write_key),
+        write_key_hash=digest(write_key),
         write_key_hint=write_key[:7],
         created_at=rt.clock.now(),
     )
@@ -87,11 +82,11 @@ class SourceCache:
                 "No write key: send it as the Basic-auth user name (or `writeKey` in the body). "
                 "`omni sources create` makes one."
             )
-        digest = hash_key(write_key)
-        entry = self._entries.get(digest)
+        key_hash = digest(write_key)
+        entry = self._entries.get(key_hash)
         if entry is None or entry[0] < time.monotonic():
             async with self.rt.db.read() as session:
-                source = await repo.source_by_key_hash(session, digest)
+                source = await repo.source_by_key_hash(session, key_hash)
             info = (
                 SourceInfo(source.id, source.name, source.kind)
                 if source is not None and source.disabled_at is None
@@ -100,7 +95,7 @@ class SourceCache:
             if len(self._entries) > 10_000:
                 self._entries.clear()
             entry = (time.monotonic() + self.ttl, info)
-            self._entries[digest] = entry
+            self._entries[key_hash] = entry
         if entry[1] is None:
             raise Unauthorized(
                 "Unknown write key. Check the key, or create a source with `omni sources create`."

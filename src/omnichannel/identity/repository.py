@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -12,13 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.identity.models import Identity, Merge, Profile, Suppression
 from omnichannel.kit.db import Database
+from omnichannel.kit.ids import digest
 from omnichannel.kit.orm import table_of
 from omnichannel.kit.repository import chunked, in_values
-
-
-def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
 
 _BY_KEY = select(Identity.key, Identity.profile_id, Identity.last_seen).where(
     in_values(Identity.key, "keys")
@@ -57,7 +52,7 @@ async def suppressed(session: AsyncSession, keys: Sequence[str]) -> set[str]:
     """The keys among ``keys`` that were erased and must not come back."""
     if (await session.execute(_ANY_SUPPRESSED)).first() is None:
         return set()  # the usual case: nobody was ever erased, so skip hashing every key
-    by_hash = {key_hash(k): k for k in keys}
+    by_hash = {digest(k): k for k in keys}
     found: set[str] = set()
     for chunk in chunked(list(by_hash)):
         hashes = (await session.execute(_SUPPRESSED, {"hashes": list(chunk)})).scalars()
@@ -189,7 +184,7 @@ async def erase(
         query = select(Identity.key).where(Identity.profile_id.in_(chunk))
         keys.extend((await session.execute(query)).scalars())
     if keys:
-        rows = [{"key_hash": key_hash(k), "created_at": at} for k in keys]
+        rows = [{"key_hash": digest(k), "created_at": at} for k in keys]
         await session.execute(db.insert(table_of(Suppression)).on_conflict_do_nothing(), rows)
     for chunk in chunked(profile_ids):
         await session.execute(delete(Identity).where(Identity.profile_id.in_(chunk)))

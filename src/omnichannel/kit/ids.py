@@ -6,6 +6,7 @@ between processes, which is what lets several ``serve``/``worker`` processes cre
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 import uuid_utils
@@ -13,6 +14,11 @@ import uuid_utils
 
 def new_id() -> str:
     return str(uuid_utils.uuid7())
+
+
+def digest(text: str) -> str:
+    """SHA-256 in hex: how credentials and erased identifiers are kept (never in clear)."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def new_secret(prefix: str) -> str:
