@@ -34,7 +34,13 @@ _SHAPES = {
     'height="7" rx="1"/><path d="M7 7.5h.01M7 16.5h.01"/>',
 }
 _UNKNOWN = '<circle cx="12" cy="12" r="9"/><path d="M12 8v5M12 16h.01"/>'
-LABELS = {kind: kind.replace("_", " ").capitalize() for kind in SOURCE_KINDS}
+# Names people use: "POS", "SMS", "WhatsApp", not what str.capitalize() makes of the kinds.
+LABELS = {kind: kind.replace("_", " ").capitalize() for kind in SOURCE_KINDS} | {
+    "pos": "POS",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+    "call_centre": "Call centre",
+}
 
 
 def channel_icon(channel: str | None) -> Markup:
