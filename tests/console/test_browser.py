@@ -149,7 +149,7 @@ def test_operator_finds_a_customer_sees_every_channel_and_splits_a_merge(
     expect(events).to_have_count(5)
     for channel in ("web", "app", "pos"):
         expect(page.locator(f"#timeline-body tr[data-channel={channel}]").first).to_be_visible()
-    expect(page.locator(".channel-group summary")).to_contain_text(["App", "Pos", "Web"])
+    expect(page.locator(".channel-group summary")).to_contain_text(["App", "POS", "Web"])
     shot(page, artifacts, "customer-360")
 
     page.get_by_label("Channel").select_option("pos")
