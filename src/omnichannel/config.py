@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     worker_batch_size: int = 1000
     worker_poll_seconds: float = 0.2
+    # After a round that found less than a full batch, wait this long so that a trickle of
+    # single calls is resolved as one batch (one transaction) rather than one by one.
+    worker_linger_seconds: float = 0.05
 
     default_region: str = "UA"
     identity_priority: list[str] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))

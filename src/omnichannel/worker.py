@@ -26,11 +26,14 @@ class Worker:
 
     async def run_once(self) -> int:
         """One round: a batch of events and the due outbox rows; returns how much was done."""
+        return await self._events() + await self.outbox.run_due()
+
+    async def _events(self) -> int:
         events = await process_pending(self.platform.rt, self.platform.rules)
         if events:
             self.processed += events
             log.info("processed %d events (total %d)", events, self.processed)
-        return events + await self.outbox.run_due()
+        return events
 
     async def drain(self) -> None:
         """Work until nothing is waiting (used by tests, the demo loader and benchmarks)."""
@@ -38,15 +41,18 @@ class Worker:
             pass
 
     async def run(self, stop: asyncio.Event) -> None:
-        poll = self.platform.settings.worker_poll_seconds
+        settings = self.platform.settings
         waiting = self.platform.work_waiting
         while not stop.is_set():
             try:
-                did = await self.run_once()
+                events = await self._events()
+                jobs = await self.outbox.run_due()
             except Exception:  # keep the loop alive; the batch stays pending and is retried
                 log.exception("worker round failed")
-                did = 0
-            if not did:
+                events = jobs = 0
+            if not events and not jobs:
                 waiting.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiting.wait(), poll)
+                    await asyncio.wait_for(waiting.wait(), settings.worker_poll_seconds)
+            elif events < settings.worker_batch_size:
+                await asyncio.sleep(settings.worker_linger_seconds)
