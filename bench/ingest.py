@@ -91,6 +91,7 @@ TRACK_RATIO_TARGET = 0.6
 BULK_TRANSACTION = 50_000
 PG_DATABASE = "omni_bench"
 PHASES = ("bulk", "embedded", "worker", "track", "reads")
+COUNT_SECONDS = 1.0
 
 err = Console(stderr=True)
 out = Console(width=110)
@@ -117,6 +118,7 @@ class Options:
     sqlite_synchronous: str
     server_env: dict[str, str]
     workers: int
+    src: Path | None
     workdir: Path
     keep: bool
     py_spy: str | None
@@ -149,6 +151,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
         help="extra environment for every omni process, e.g. OMNI_WORKER_BATCH_SIZE=2000",
     )
     p.add_argument("--workers", type=int, default=1, help="omni worker processes (worker phase)")
+    p.add_argument(
+        "--src",
+        type=Path,
+        help="run omni from this checkout (e.g. a git worktree pinned at a commit) instead of "
+        "the installed package, so edits others make meanwhile don't change the code measured",
+    )
     p.add_argument("--workdir", type=Path, help="where databases and logs go (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the databases and logs afterwards")
     p.add_argument("--py-spy", metavar="PATH", help="py-spy binary: profile server and worker")
@@ -178,6 +186,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         sqlite_synchronous=a.sqlite_synchronous.upper(),
         server_env=dict(item.split("=", 1) for item in a.server_env),
         workers=a.workers,
+        src=a.src.resolve() if a.src else None,
         workdir=a.workdir or Path(tempfile.mkdtemp(prefix="omni-bench-")),
         keep=a.keep,
         py_spy=a.py_spy,
@@ -341,6 +350,8 @@ async def prepared(target: Target, phase: str, seeded: int) -> AsyncIterator[Pre
     url = await target.fresh(phase)
     env = servers.omni_env(url, OMNI_SQLITE_SYNCHRONOUS=target.opts.sqlite_synchronous)
     env |= target.opts.server_env
+    if target.opts.src:
+        env["PYTHONPATH"] = str(target.opts.src / "src")
     servers.omni_cli(env, "migrate")
     write_key = servers.omni_cli(env, "sources", "create", "--kind", "web", "--name", "Bench")
     token = servers.omni_cli(env, "tokens", "create", "--role", "admin", "--name", "bench")
@@ -458,26 +469,35 @@ def profiling(opts: Options, procs: dict[str, servers.Process], label: str) -> I
 async def watch_backlog(
     run: loadgen.Run, task: asyncio.Task[loadgen.Outcome], raw: rawdb.RawDB, events: int, per: int
 ) -> dict[str, float]:
-    """Show progress while requests go out, then wait until nothing is pending."""
-    started = time.perf_counter()
-    max_backlog, http_done = 0, 0.0
+    """Show progress while requests go out, then wait until nothing is pending.
+
+    The backlog is counted once a second (a count of a big backlog costs the machine CPU the
+    server should have); the end is found with a cheap EXISTS every 50 ms.
+    """
+    max_backlog = 0
     with progress() as bar:
         sent = bar.add_task("POST /v1/batch (timed)", total=events, note="")
         resolved = bar.add_task("resolved (timed)", total=events, note="")
-        while True:
-            await asyncio.wait([task], timeout=0.25)
+
+        async def count() -> None:
+            nonlocal max_backlog
             pending = await raw.pending()
             max_backlog = max(max_backlog, pending)
             accepted = min(events, run.done * per)
             bar.update(sent, completed=accepted, note=f"backlog {pending:,}")
             bar.update(resolved, completed=max(0, accepted - pending))
-            if task.done() and not http_done:
-                http_done = time.perf_counter() - started
-            if task.done() and pending == 0:
-                break
-            if task.done():
-                await asyncio.sleep(0.05)
-    return {"http_seconds": http_done, "max_backlog": max_backlog}
+
+        while not task.done():
+            await asyncio.wait([task], timeout=COUNT_SECONDS)
+            await count()
+        counted = time.perf_counter()
+        while await raw.any_pending():
+            await asyncio.sleep(0.05)
+            if time.perf_counter() - counted > COUNT_SECONDS:
+                await count()
+                counted = time.perf_counter()
+        bar.update(resolved, completed=events)
+    return {"http_seconds": task.result().seconds, "max_backlog": max_backlog}
 
 
 async def phase_batches(
@@ -570,10 +590,10 @@ async def rounds(
 async def wait_drained(raw: rawdb.RawDB) -> float:
     """Seconds until no event is pending."""
     started = time.perf_counter()
-    pending = await raw.pending()
+    pending = await raw.any_pending()
     while pending:
         await asyncio.sleep(0.05)
-        pending = await raw.pending()
+        pending = await raw.any_pending()
     return time.perf_counter() - started
 
 
@@ -701,7 +721,9 @@ def fmt(value: float, unit: str = "") -> str:
 
 
 def summary(backend: str, figures: dict[str, Any]) -> Table:
-    table = Table(title=f"Omnichannel ingestion — {backend}", title_justify="left")
+    codes = sorted({v["code"] for v in figures.values() if isinstance(v, dict) and "code" in v})
+    title = f"Omnichannel ingestion — {backend} (code {', '.join(codes)})"
+    table = Table(title=title, title_justify="left")
     for column in ("figure", "value", "target", "ratio"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     if bulk := figures.get("bulk"):
@@ -797,7 +819,9 @@ async def bench_backend(target: Target, opts: Options, bodies: list[bytes]) -> d
         for phase, key, run in steps:
             if phase in opts.phases:
                 err.rule(f"[bold]{target.name}: {phase}")
+                code = servers.code_version(opts.src)
                 figures[key] = await run()
+                figures[key]["code"] = code
                 err.print_json(data=figures[key])
     finally:
         await target.cleanup()

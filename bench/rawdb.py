@@ -77,6 +77,9 @@ class RawDB:
     async def pending(self) -> int:
         return int(await self.scalar("SELECT count(*) FROM events WHERE status = 0"))
 
+    async def any_pending(self) -> bool:
+        return bool(await self.scalar("SELECT EXISTS (SELECT 1 FROM events WHERE status = 0)"))
+
     async def after_seed(self) -> None:
         """Make the database ready for the server after rows were written with explicit ids."""
 

@@ -43,6 +43,27 @@ def omni_cli(env: dict[str, str], *args: str) -> str:
     return done.stdout.strip().splitlines()[-1].strip()
 
 
+def code_version(src: Path | None) -> str:
+    """The commit the omni processes run (``+dirty``: with uncommitted changes under src/)."""
+    repo = str(src or ROOT)
+    try:
+        head = subprocess.run(
+            ["git", "-C", repo, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", repo, "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a live process."""
     try:
