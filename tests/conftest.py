@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -70,6 +71,16 @@ async def truncate_pg(url: str) -> None:
         await conn.close()
 
 
+def fresh_database(url: str, template: Path, directory: Path) -> str:
+    """An empty migrated database for one test or one hypothesis example, on ``url``'s backend."""
+    if url.startswith("sqlite"):
+        path = directory / f"omni-{uuid.uuid4().hex}.db"
+        shutil.copyfile(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    asyncio.run(truncate_pg(url))
+    return url
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -78,13 +89,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if backend == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "omni.db"
-        shutil.copyfile(template, path)
-        return f"sqlite+aiosqlite:///{path}"
-    url: str = request.getfixturevalue("pg_migrated")
-    asyncio.run(truncate_pg(url))
-    return url
+        return fresh_database("sqlite", request.getfixturevalue("sqlite_template"), tmp_path)
+    return fresh_database(request.getfixturevalue("pg_migrated"), Path(), tmp_path)
 
 
 @pytest.fixture

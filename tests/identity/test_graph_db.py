@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from omnichannel.identity import service as identity
 from omnichannel.identity.models import Identity, Merge
 from omnichannel.kit.clock import FrozenClock
 from omnichannel.platform import Platform
-from tests.conftest import truncate_pg
+from tests.conftest import fresh_database
 from tests.helpers import START, drain, make_source
 
 Partition = frozenset[frozenset[str]]
@@ -151,14 +150,10 @@ def test_any_order_any_batching_same_profiles(
     request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:
+    template = request.getfixturevalue("sqlite_template")
+
     async def run(order: list[dict[str, object]]) -> Partition:
-        url = database_url
-        if url.startswith("sqlite"):
-            path = tmp_path / f"run-{random.random()}.db"
-            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-            url = f"sqlite+aiosqlite:///{path}"
-        else:
-            await truncate_pg(url)
+        url = await asyncio.to_thread(fresh_database, database_url, template, tmp_path)
         config = Settings(database_url=url, worker_batch_size=batch, sqlite_synchronous="OFF")
         platform = Platform(config, FrozenClock(START))
         try:
@@ -245,14 +240,10 @@ def test_split_restores_what_any_merge_joined(
 ) -> None:
     """Whatever the graph: join a visitor's device to any profile, split, and nothing changed."""
 
+    template = request.getfixturevalue("sqlite_template")
+
     async def run() -> tuple[Partition, Partition, Partition]:
-        url = database_url
-        if url.startswith("sqlite"):
-            path = tmp_path / f"split-{random.random()}.db"
-            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-            url = f"sqlite+aiosqlite:///{path}"
-        else:
-            await truncate_pg(url)
+        url = await asyncio.to_thread(fresh_database, database_url, template, tmp_path)
         platform = Platform(
             Settings(database_url=url, sqlite_synchronous="OFF"), FrozenClock(START)
         )
