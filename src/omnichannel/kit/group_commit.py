@@ -2,9 +2,11 @@
 
 Every accepted HTTP call must be acknowledged only once its events are committed. Committing each
 call on its own pays a transaction (and on SQLite with ``synchronous=FULL`` an fsync) per call.
-Here the first caller to arrive becomes the flusher: it writes whatever has queued up meanwhile in
-one transaction and resolves every waiting caller's future after the commit; callers that arrive
-during a flush are taken by the next round. Under no load it behaves like a plain transaction.
+Here the first caller to arrive starts a flush task: it writes whatever has queued up meanwhile
+in one transaction and resolves every waiting caller's future after the commit; callers that
+arrive during a flush are taken by the next round. Under no load it behaves like a plain
+transaction. The flush runs in its own task, so a caller that is cancelled (a client that went
+away) never takes the others' transaction down with it.
 The same idea as PostgreSQL's and InnoDB's group commit, one level up.
 """
 
@@ -31,20 +33,19 @@ class GroupCommit(Generic[T]):
     ) -> None:
         self.db, self.write, self.max_items = db, write, max_items
         self._queue: list[tuple[list[T], asyncio.Future[None]]] = []
-        self._flushing = False
+        self._flusher: asyncio.Task[None] | None = None
 
     async def submit(self, items: list[T]) -> None:
         """Return once ``items`` are committed (raise if their transaction failed)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((items, done))
-        if not self._flushing:
-            self._flushing = True
-            try:
-                while self._queue:
-                    await self._flush_round()
-            finally:
-                self._flushing = False
-        await done
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_all(), name="group-commit")
+        await asyncio.shield(done)
+
+    async def _flush_all(self) -> None:
+        while self._queue:
+            await self._flush_round()
 
     async def _flush_round(self) -> None:
         group: list[tuple[list[T], asyncio.Future[None]]] = []
