@@ -294,3 +294,20 @@ async def test_roles_are_enforced(
 async def test_unknown_token_is_401(app_client: httpx.AsyncClient) -> None:
     response = await app_client.get("/v1/profiles/x", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
+
+
+async def test_traits_of_every_json_type_read_back(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    traits = {
+        "logins": 215,
+        "ltv": 1999.5,
+        "vip": True,
+        "nickname": None,
+        "zip": "01001",
+        "tags": ["a", 1],
+        "address": {"city": "Lviv", "floor": 3},
+    }
+    await send(app_client, web_key, {"type": "identify", "userId": "u1", "traits": traits})
+    profile = await lookup(app_client, admin, "user_id", "u1")
+    assert profile["traits"] == traits

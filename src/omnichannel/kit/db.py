@@ -35,11 +35,19 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    # SQLite gives a column declared JSON numeric affinity: the text "30" of a trait value 30 is
+    # stored as the integer 30 and read back as an int, which is already the decoded value.
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 class Database:
     def __init__(self, settings: Settings) -> None:
         self.url = settings.database_url
         self.dialect = "sqlite" if settings.is_sqlite else "postgresql"
-        common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+        common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
         if self.dialect == "sqlite":
             # Sessions always end in COMMIT or ROLLBACK, so the pool's own reset-on-return
             # rollback is a wasted round trip to the driver thread on every write.
