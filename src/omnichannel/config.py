@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     identity_limits: dict[str, int] = Field(default_factory=lambda: {"user_id": 1})
     identity_default_limit: int = 5
     identity_blocked_values: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKED_VALUES))
+    # An identifier's last_seen moves only for an event at least this much newer. A visit sends
+    # dozens of events within minutes; refreshing on each would cost a write per event.
+    last_seen_precision_seconds: float = 60.0
 
     # Segment's documented limits.
     max_event_bytes: int = 32 * 1024

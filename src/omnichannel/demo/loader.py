@@ -31,6 +31,7 @@ from omnichannel.config import Settings
 from omnichannel.demo.data import ANN_EMAIL, SOURCES, DemoEvent, generate
 from omnichannel.errors import Unauthorized
 from omnichannel.events.models import Event
+from omnichannel.events.service import NewEvent
 from omnichannel.events.sources import SourceInfo, create_source, list_sources
 from omnichannel.identity import service as identity
 from omnichannel.identity.models import Identity, Profile
@@ -177,7 +178,7 @@ async def _ingest(
     for start in range(0, len(events), CHUNK):
         chunk = events[start : start + CHUNK]
         received_at = platform.rt.clock.now()
-        rows: list[dict[str, Any]] = []
+        rows: list[NewEvent] = []
         for event in chunk:
             # One message per call keeps the chunk's global time order across sources.
             # sentAt = receivedAt makes the skew correction leave each timestamp as generated.

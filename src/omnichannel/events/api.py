@@ -77,18 +77,18 @@ async def _ingest_one(request: Request, platform: Platform, type_: str) -> Respo
     source: SourceInfo = await platform.sources.authenticate(_write_key(request, body))
     body.pop("writeKey", None)
     body["type"] = type_
-    rows, verdicts = platform.ingestor.accept(
+    accepted, verdicts = platform.ingestor.accept(
         source, [body], received_at=received_at, measure_size=False
     )
-    if not rows:
+    if not accepted:
         errors = verdicts[0].errors
         await record_rejection(platform.rt, source.id, errors)
         raise InvalidRequest(
             "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
         )
-    await platform.ingestor.store(rows)
-    platform.work_waiting.set()
-    return _json({"success": True, "messageId": rows[0]["message_id"]})
+    if await platform.ingestor.store(accepted):
+        platform.work_waiting.set()
+    return _json({"success": True, "messageId": accepted[0].message_id})
 
 
 def _single(type_: str) -> Any:
@@ -123,7 +123,7 @@ async def batch(request: Request, platform: Platform = Depends(get_platform)) ->
             errors=[field_error("batch", f"over {settings.max_batch_events} events")],
         )
     context = body.get("context")
-    rows, verdicts = platform.ingestor.accept(
+    accepted, verdicts = platform.ingestor.accept(
         source,
         messages,
         received_at=received_at,
@@ -138,14 +138,14 @@ async def batch(request: Request, platform: Platform = Depends(get_platform)) ->
             for e in v.errors
         ]
         await record_rejection(platform.rt, source.id, errors, events=len(rejected))
-        if not rows:
+        if not accepted:
             raise InvalidRequest("No event in the batch is acceptable.", errors=errors)
-    await platform.ingestor.store(rows)
-    platform.work_waiting.set()
+    if await platform.ingestor.store(accepted):
+        platform.work_waiting.set()
     return _json(
         {
             "success": not rejected,
-            "accepted": len(rows),
+            "accepted": len(accepted),
             "rejected": len(rejected),
             "results": [v.as_json() for v in verdicts],
         }

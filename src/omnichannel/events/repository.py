@@ -16,13 +16,21 @@ from omnichannel.kit.orm import table_of
 events = table_of(Event)
 
 
-async def insert_events(db: Database, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Append to the log; a (source, messageId) already there is skipped: retries never double."""
-    if rows:
-        statement = db.insert(events).on_conflict_do_nothing(
-            index_elements=["source_id", "message_id"]
-        )
-        await session.execute(statement, rows)
+async def insert_events(
+    db: Database, session: AsyncSession, rows: list[dict[str, Any]]
+) -> dict[tuple[str, str], int]:
+    """Append to the log; a (source, messageId) already there is skipped: retries never double.
+
+    Returns the id of each row inserted, by (source_id, message_id)."""
+    if not rows:
+        return {}
+    statement = (
+        db.insert(events)
+        .on_conflict_do_nothing(index_elements=["source_id", "message_id"])
+        .returning(events.c.id, events.c.source_id, events.c.message_id)
+    )
+    result = await session.execute(statement, rows)
+    return {(row.source_id, row.message_id): row.id for row in result}
 
 
 async def claim_pending(session: AsyncSession, limit: int, skip_locked: bool) -> list[Any]:

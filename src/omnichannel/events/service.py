@@ -1,9 +1,10 @@
 """Ingestion: turn Segment-spec calls into rows of the event log, durably, once.
 
-``accept`` validates each message on its own (a batch answers per event), resolves its time and
-channel, and ``store`` appends the good ones in one transaction. The HTTP answer is sent only
-after that commit: identity resolution runs later (``events.tasks``) and can't lose what was
-acknowledged.
+``accept`` validates each message on its own (a batch answers per event), resolves its time,
+channel and identifiers, and ``store`` appends the good ones in one transaction. The HTTP answer
+is sent only after that commit. An event whose identifiers all belong to one known profile is
+resolved in that same transaction (``identity.resolve_known``) and published at once; the rest
+stay pending for the worker (``events.tasks``), which can't lose what was acknowledged.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.errors import field_error
 from omnichannel.events import repository as repo
-from omnichannel.events.models import PENDING, SOURCE_KINDS
+from omnichannel.events.domain import EventsResolved, ResolvedEvent
+from omnichannel.events.models import PENDING, RESOLVED, SOURCE_KINDS
 from omnichannel.events.schemas import Alias, Group, Page, Screen, Track, as_utc, event_time
 from omnichannel.events.schemas import validate as validate_message
 from omnichannel.events.sources import SourceInfo
-from omnichannel.identity.rules import MergeRules, alias_candidates, extract
+from omnichannel.identity import service as identity
+from omnichannel.identity.rules import Identifier, MergeRules, alias_candidates, extract
 from omnichannel.kit.group_commit import GroupCommit
 from omnichannel.kit.ids import new_id
 from omnichannel.kit.runtime import Runtime
@@ -45,6 +48,26 @@ class Verdict:
         return {"index": self.index, "status": "rejected", "errors": self.errors}
 
 
+@dataclass(slots=True)
+class NewEvent:
+    """An accepted message: its row for the log and the identifiers it carries, normalised once."""
+
+    row: dict[str, Any]
+    identifiers: list[Identifier]
+    alias_of: list[Identifier]
+    # Set by ``store``: resolved in the ingestion transaction, nothing left for the worker.
+    resolved: bool = False
+
+    @property
+    def message_id(self) -> str:
+        return str(self.row["message_id"])
+
+
+def writes_profile(type_: str, payload: dict[str, Any]) -> bool:
+    """Whether an event writes to its profile (traits, consents), not only to the log."""
+    return type_ == "identify" and bool(payload.get("traits"))
+
+
 class Ingestor:
     def __init__(self, rt: Runtime, rules: MergeRules) -> None:
         self.rt, self.rules = rt, rules
@@ -60,20 +83,20 @@ class Ingestor:
         batch_sent_at: datetime | None = None,
         batch_context: dict[str, Any] | None = None,
         measure_size: bool = True,
-    ) -> tuple[list[dict[str, Any]], list[Verdict]]:
-        """Validate messages into event rows; returns the rows and a verdict for every message."""
-        rows: list[dict[str, Any]] = []
+    ) -> tuple[list[NewEvent], list[Verdict]]:
+        """Validate messages into events; returns the good ones and a verdict for every message."""
+        accepted: list[NewEvent] = []
         verdicts: list[Verdict] = []
         for index, raw in enumerate(messages):
-            row, errors = self._row(
+            new, errors = self._event(
                 source, raw, received_at, batch_sent_at, batch_context, measure_size
             )
-            verdicts.append(Verdict(index, row["message_id"] if row else None, errors))
-            if row is not None:
-                rows.append(row)
-        return rows, verdicts
+            verdicts.append(Verdict(index, new.message_id if new else None, errors))
+            if new is not None:
+                accepted.append(new)
+        return accepted, verdicts
 
-    def _row(
+    def _event(
         self,
         source: SourceInfo,
         raw: Any,
@@ -81,7 +104,7 @@ class Ingestor:
         batch_sent_at: datetime | None,
         batch_context: dict[str, Any] | None,
         measure_size: bool,
-    ) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
+    ) -> tuple[NewEvent | None, list[dict[str, str]]]:
         if not isinstance(raw, dict):
             return None, [field_error("", "each event must be a JSON object")]
         if measure_size and len(orjson.dumps(raw)) > self.max_event_bytes:
@@ -91,7 +114,8 @@ class Ingestor:
         message, errors = validate_message(raw)
         if message is None:
             return None, errors
-        if not extract(raw, self.rules) and not alias_candidates(raw, self.rules):
+        identifiers, alias_of = extract(raw, self.rules), alias_candidates(raw, self.rules)
+        if not identifiers and not alias_of:
             field = "userId" if message.userId is not None else "anonymousId"
             return None, [
                 field_error(field, "no usable identifier: the ids are empty or blocked values")
@@ -115,7 +139,7 @@ class Ingestor:
             name = message.groupId
         elif isinstance(message, Alias):
             name = message.previousId
-        return {
+        row = {
             "source_id": source.id,
             "message_id": message_id,
             "type": message.type,
@@ -128,15 +152,54 @@ class Ingestor:
             "payload": raw if message.messageId else {**raw, "messageId": message_id},
             "profile_id": None,
             "status": PENDING,
-        }, []
+        }
+        return NewEvent(row, identifiers, alias_of), []
 
-    async def store(self, rows: list[dict[str, Any]]) -> None:
-        """Append rows to the log; returns once they are committed (group commit, see kit)."""
-        if rows:
-            await self._log.submit(rows)
+    async def store(self, accepted: list[NewEvent]) -> int:
+        """Append events to the log; returns once they are committed (group commit, see kit),
+        with how many of them wait for the worker."""
+        if accepted:
+            await self._log.submit(accepted)
+        return sum(not new.resolved for new in accepted)
 
-    async def _append(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        await repo.insert_events(self.rt.db, session, rows)
+    async def _append(self, session: AsyncSession, accepted: list[NewEvent]) -> None:
+        items = [
+            identity.Item(
+                event_id=n,
+                identifiers=new.identifiers,
+                alias_of=new.alias_of,
+                at=new.row["timestamp"],
+                source_id=new.row["source_id"],
+                writes_profile=writes_profile(new.row["type"], new.row["payload"]),
+            )
+            for n, new in enumerate(accepted)
+        ]
+        known = await identity.resolve_known(self.rt, session, items)
+        for n, profile_id in known.items():
+            accepted[n].row.update(profile_id=profile_id, status=RESOLVED)
+        ids = await repo.insert_events(self.rt.db, session, [new.row for new in accepted])
+        fanout = []
+        for n, profile_id in known.items():
+            row = accepted[n].row
+            # pop: a message sent twice in one flush is stored once and published once; one
+            # already in the log was not inserted again and has no id here.
+            event_id = ids.pop((row["source_id"], row["message_id"]), None)
+            if event_id is not None:
+                fanout.append(
+                    ResolvedEvent(
+                        event_id,
+                        profile_id,
+                        row["type"],
+                        row["channel"],
+                        row["source_id"],
+                        row["timestamp"],
+                        row["payload"],
+                    )
+                )
+        if fanout:
+            await self.rt.bus.publish(self.rt, session, EventsResolved(fanout))
+        for n in known:
+            accepted[n].resolved = True
 
 
 def batch_sent_at(body: dict[str, Any]) -> datetime | None:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from omnichannel.events import repository as repo
 from omnichannel.events.domain import EventsResolved, ResolvedEvent
 from omnichannel.events.models import DISCARDED, RESOLVED
+from omnichannel.events.service import writes_profile
 from omnichannel.identity import service as identity
 from omnichannel.identity.rules import MergeRules, alias_candidates, extract
 from omnichannel.kit.runtime import Runtime
@@ -64,7 +65,7 @@ async def _process_batch(rt: Runtime, rules: MergeRules, limit: int) -> int:
                 alias_of=alias_candidates(row.payload, rules),
                 at=row.timestamp,
                 source_id=row.source_id,
-                writes_profile=row.type == "identify" and bool(row.payload.get("traits")),
+                writes_profile=writes_profile(row.type, row.payload),
             )
             for row in rows
         ]

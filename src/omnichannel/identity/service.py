@@ -6,13 +6,19 @@ profile it changed. On PostgreSQL another worker may have changed one of those p
 read: the bump then finds an unexpected version and ``StaleGraph`` tells the caller to retry the
 batch. Two new events carrying the same new identifier race on the identities' primary key instead
 and the loser retries the same way; either way they end in one profile.
+
+``resolve_known`` is the fast path ingestion takes in its own transaction: an event whose
+identifiers the graph already holds, all on one profile, changes nothing in the graph, so it is
+stored resolved and never waits for the worker. Everything else is left to ``resolve_batch``.
+Erasure takes a lock that every resolving transaction shares, so no event can be resolved to a
+profile that is being erased (PostgreSQL; SQLite's single writer gives the same for free).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +31,9 @@ from omnichannel.identity.resolver import Graph, Resolver
 from omnichannel.identity.rules import Identifier, MergeRules
 from omnichannel.kit.ids import new_id
 from omnichannel.kit.runtime import Runtime
+
+# Named lock: resolving transactions share it, an erasure takes it alone.
+ERASURE_LOCK = "identity.erasure"
 
 
 class StaleGraph(Exception):
@@ -54,6 +63,7 @@ async def resolve_batch(
     rt: Runtime, session: AsyncSession, rules: MergeRules, items: Sequence[Item]
 ) -> dict[int, Resolved | None]:
     """Resolve each item to a profile (None: every identifier it carried is suppressed)."""
+    await rt.db.lock(session, ERASURE_LOCK, shared=True)
     keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)}
     blocked = await repo.suppressed(session, list(keys))
     graph, last_seen = await _load(session, items, blocked)
@@ -85,6 +95,38 @@ async def resolve_batch(
             raise StaleGraph("a profile changed under this batch")
     await _write(rt, session, resolver, graph, last_seen)
     return results
+
+
+async def resolve_known(
+    rt: Runtime, session: AsyncSession, items: Sequence[Item]
+) -> dict[int, str]:
+    """The items whose identifiers all belong to one profile already, each with that profile.
+
+    Such an event changes nothing in the graph but last-seen times, so it needs neither the
+    resolver nor the worker. Left out, for ``resolve_batch``: an identifier the graph lacks (it
+    may be new, or erased and suppressed), identifiers on several profiles (a merge), an alias,
+    and on PostgreSQL an event that writes its profile (it needs the version check).
+    """
+    await rt.db.lock(session, ERASURE_LOCK, shared=True)
+    keys = sorted({i.key for item in items for i in item.identifiers})
+    found = await repo.identities_by_key(session, keys)
+    owner = {row.key: row.profile_id for row in found}
+    last_seen = {row.key: row.last_seen for row in found}
+    resolved: dict[int, str] = {}
+    seen: dict[str, datetime] = {}
+    for item in items:
+        if item.alias_of or (item.writes_profile and rt.db.concurrent_writers):
+            continue
+        owners = {owner.get(i.key) for i in item.identifiers}
+        profile_id = owners.pop() if len(owners) == 1 else None
+        if profile_id is None:
+            continue
+        resolved[item.event_id] = profile_id
+        for i in item.identifiers:
+            if i.key not in seen or item.at > seen[i.key]:
+                seen[i.key] = item.at
+    await _touch(rt, session, seen, last_seen)
+    return resolved
 
 
 async def _load(
@@ -156,12 +198,20 @@ async def _write(
             }
         )
     await repo.insert_identities(session, new_rows)
-    seen = [
+    await _touch(rt, session, outcome.seen, last_seen)
+
+
+async def _touch(
+    rt: Runtime, session: AsyncSession, seen: dict[str, datetime], last_seen: dict[str, datetime]
+) -> None:
+    """Move identifiers' last_seen to their newest event, where it is newer by the precision."""
+    precision = timedelta(seconds=rt.settings.last_seen_precision_seconds)
+    rows = [
         {"b_key": key, "b_seen": at}
-        for key, at in sorted(outcome.seen.items())
-        if key in last_seen and at > last_seen[key]
+        for key, at in sorted(seen.items())
+        if key in last_seen and at - last_seen[key] >= precision
     ]
-    await repo.touch_identities(session, seen)
+    await repo.touch_identities(session, rows)
 
 
 async def canonical_id(session: AsyncSession, profile_id: str) -> str | None:
@@ -247,6 +297,12 @@ async def _merge_to_split(
     if merge.split_at is not None:
         raise Conflict(f"Merge {merge.id} was already split at {merge.split_at.isoformat()}.")
     return merge
+
+
+async def lock_for_erasure(rt: Runtime, session: AsyncSession) -> None:
+    """Wait for transactions resolving events to end and keep new ones out until this one ends:
+    no event can then be resolved to a profile this transaction erases. Take it first."""
+    await rt.db.lock(session, ERASURE_LOCK)
 
 
 async def erase(rt: Runtime, session: AsyncSession, profile_ids: Sequence[str]) -> int:

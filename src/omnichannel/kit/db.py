@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, event
+from sqlalchemy import Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -86,6 +86,13 @@ class Database:
         if self.dialect == "sqlite":
             return sqlite.insert(table)
         return postgresql.insert(table)
+
+    async def lock(self, session: AsyncSession, name: str, *, shared: bool = False) -> None:
+        """Hold a named lock until the transaction ends: a PostgreSQL advisory lock, which lives
+        in memory and writes nothing. SQLite needs none: its one writer is exclusive already."""
+        if self.dialect == "postgresql":
+            function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            await session.execute(text(f"SELECT {function}(hashtext(:name))"), {"name": name})
 
     @property
     def concurrent_writers(self) -> bool:

@@ -164,6 +164,7 @@ async def request_erasure(rt: Runtime, session: AsyncSession, profile_id: str) -
 async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
     """Outbox handler: delete the profile's events, traits, consents and identifiers, suppressed."""
     async with rt.db.write() as session:
+        await identity.lock_for_erasure(rt, session)
         root = payload["profile_id"]
         members = await identity.subtree(session, root)
         events = await history.erase(session, members)
