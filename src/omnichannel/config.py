@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     max_message_id_length: int = 100
 
     source_cache_seconds: float = 10.0
+    # Browser origins allowed to call the ingestion API (CORS); "*": any, as Segment does.
+    ingestion_cors_origins: list[str] = Field(default_factory=lambda: ["*"])
     # Signs the console's session cookies. Unset: one is generated on first use and kept in the
     # database (``console_settings``), so sessions survive restarts and every process agrees.
     secret_key: SecretStr | None = None

@@ -216,3 +216,30 @@ def test_s1_walked_in_the_demo_shop_shows_up_in_the_console(
     expect(events).to_have_count(5)
     expect(events.first).to_contain_text("T-DRILL-01")
     shot(operator, artifacts, "s1-profile")
+
+
+def test_a_shop_on_another_origin_sends_events_from_the_browser(
+    live: Live, browser: Browser
+) -> None:
+    """analytics.js on the shop's own domain posts to us cross-origin: CORS must let it."""
+    page = browser.new_page()
+    shop = live.url.replace("127.0.0.1", "localhost")  # another origin, same machine
+    page.goto(f"{shop}/healthz")
+    statuses = page.evaluate(
+        """async ([api, key]) => {
+            // analytics.js: text/plain and the key in the body, a request needing no preflight
+            const simple = await fetch(api + '/v1/track', {method: 'POST',
+                headers: {'Content-Type': 'text/plain'},
+                body: JSON.stringify({writeKey: key, anonymousId: 'cors-1', event: 'Viewed'})});
+            // other SDKs: Basic auth and JSON, which the browser checks with a preflight first
+            const preflighted = await fetch(api + '/v1/identify', {method: 'POST',
+                headers: {'Authorization': 'Basic ' + btoa(key + ':'),
+                          'Content-Type': 'application/json'},
+                body: JSON.stringify({anonymousId: 'cors-1',
+                                      traits: {email: 'cors@example.com'}})});
+            return [simple.status, preflighted.status];
+        }""",
+        [live.url, live.keys["web"]],
+    )
+    assert statuses == [200, 200]
+    wait_for_events(live, "cors@example.com", 2)

@@ -38,6 +38,44 @@ async def test_every_call_is_accepted_and_logged(
     assert counts["events"] == 1
 
 
+async def test_browsers_on_other_origins_may_send_events(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    shop = "https://shop.example.com"
+    preflight = await app_client.options(
+        "/v1/batch",
+        headers={
+            "Origin": shop,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    # analytics.js: text/plain with the key in the body, which needs no preflight.
+    body = {"writeKey": web_key, "userId": "u1", "event": "Viewed"}
+    response = await app_client.post(
+        "/v1/track",
+        headers={"Origin": shop, "Content-Type": "text/plain"},
+        content=orjson.dumps(body),
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+async def test_only_ingestion_answers_cors(
+    app_client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    response = await app_client.get(
+        "/v1/profiles/lookup",
+        params={"type": "email", "value": "a@b.co"},
+        headers={**admin, "Origin": "https://shop.example.com"},
+    )
+    assert response.status_code == 404
+    assert "access-control-allow-origin" not in response.headers
+
+
 async def test_write_key_in_body_is_accepted(app_client: httpx.AsyncClient, web_key: str) -> None:
     response = await app_client.post(
         "/v1/track", content=orjson.dumps({"writeKey": web_key, "userId": "u1", "event": "E"})

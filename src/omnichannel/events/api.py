@@ -4,6 +4,11 @@ Existing Segment and RudderStack SDKs work unchanged: the write key is the Basic
 ``writeKey`` in the body). Unlike Segment, which answers 200 to nearly anything, bad input gets a
 real 400 that names the field, and an unknown key a 401; a batch with some bad events answers 200
 with a verdict per event and keeps the good ones.
+
+Browsers on the shop's own domain post here cross-origin, as analytics.js does to Segment, so
+these routes (and only these: the profile API is not for browsers) answer CORS, through
+Starlette's ``CORSMiddleware`` (origins: ``OMNI_INGESTION_CORS_ORIGINS``, any by default, since
+write keys are public by design).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnichannel.errors import InvalidJSON, InvalidRequest, PayloadTooLarge, field_error
 from omnichannel.events.health import record_rejection
@@ -27,6 +34,28 @@ from omnichannel.events.sources import SourceInfo
 from omnichannel.platform import Platform, get_platform
 
 router = APIRouter(prefix="/v1", tags=["ingestion"])
+INGESTION_PATHS = frozenset(f"/v1/{name}" for name in (*MESSAGE_TYPES, "batch"))
+
+
+class IngestionCORS:
+    """CORS on the ingestion routes only; every other path passes straight through."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["POST"],
+            # Authorization carries the write key (Basic); it must be named, a * doesn't cover it.
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+            max_age=86400,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in INGESTION_PATHS:
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
