@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "FULL"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Before writing a group of accepted calls in one transaction, wait this long for more: a
+    # transaction has a fixed cost, so under load more calls share it; idle, a call waits this.
+    ingest_linger_seconds: float = 0.0
     # Run identity resolution and background jobs inside `omni serve` (the embedded default).
     embedded_worker: bool = True
     worker_batch_size: int = 1000

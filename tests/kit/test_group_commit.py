@@ -1,4 +1,4 @@
-"""Group commit: callers are answered only after the commit, and one cancelled caller harms none."""
+"""Group commit: callers are answered after the commit they share; a cancelled one harms none."""
 
 from __future__ import annotations
 
@@ -27,3 +27,18 @@ async def test_group_commit_survives_a_cancelled_caller(platform: Platform) -> N
     with pytest.raises(asyncio.CancelledError):
         await first
     assert sorted(written) == [1, 2, 3]
+
+
+async def test_callers_arriving_within_the_linger_share_one_transaction(
+    platform: Platform,
+) -> None:
+    groups: list[list[int]] = []
+
+    async def write(session: object, items: list[int]) -> None:
+        groups.append(items)
+
+    log: GroupCommit[int] = GroupCommit(platform.rt.db, write, linger=0.2)  # type: ignore[arg-type]
+    first = asyncio.create_task(log.submit([1]))
+    await asyncio.sleep(0)  # the flush has started and is lingering
+    await asyncio.gather(first, log.submit([2]), log.submit([3]))
+    assert groups == [[1, 2, 3]]

@@ -72,7 +72,7 @@ class Ingestor:
     def __init__(self, rt: Runtime, rules: MergeRules) -> None:
         self.rt, self.rules = rt, rules
         self.max_event_bytes = rt.settings.max_event_bytes
-        self._log = GroupCommit(rt.db, self._append)
+        self._log = GroupCommit(rt.db, self._append, linger=rt.settings.ingest_linger_seconds)
 
     def accept(
         self,

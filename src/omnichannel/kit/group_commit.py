@@ -30,8 +30,9 @@ class GroupCommit(Generic[T]):
         write: Callable[[AsyncSession, list[T]], Awaitable[None]],
         *,
         max_items: int = 10_000,
+        linger: float = 0.0,
     ) -> None:
-        self.db, self.write, self.max_items = db, write, max_items
+        self.db, self.write, self.max_items, self.linger = db, write, max_items, linger
         self._queue: list[tuple[list[T], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -45,6 +46,9 @@ class GroupCommit(Generic[T]):
 
     async def _flush_all(self) -> None:
         while self._queue:
+            if self.linger:
+                # A transaction has a fixed cost: wait a moment for callers arriving together.
+                await asyncio.sleep(self.linger)
             await self._flush_round()
 
     async def _flush_round(self) -> None:
