@@ -1,5 +1,9 @@
 """The event processor: resolve accepted events to profiles and fan them out.
 
+It takes the events ingestion left pending: those bringing an identifier the graph lacks,
+joining profiles, or aliasing (a known customer's event is resolved as it is stored; see
+``events.service``).
+
 Each batch is one transaction: claim pending events (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
 so two workers never take the same rows), resolve their identities, mark them resolved, publish
 ``EventsResolved`` to the modules that react. A worker killed anywhere in between leaves the batch
