@@ -108,10 +108,7 @@ async def resolve_known(
     and on PostgreSQL an event that writes its profile (it needs the version check).
     """
     await rt.db.lock(session, ERASURE_LOCK, shared=True)
-    keys = sorted({i.key for item in items for i in item.identifiers})
-    found = await repo.identities_by_key(session, keys)
-    owner = {row.key: row.profile_id for row in found}
-    last_seen = {row.key: row.last_seen for row in found}
+    owner, last_seen = await _owners(session, {i.key for item in items for i in item.identifiers})
     resolved: dict[int, str] = {}
     seen: dict[str, datetime] = {}
     for item in items:
@@ -139,10 +136,8 @@ async def _load(
     doesn't have, or spans several profiles. Most events carry only identifiers of one profile
     and need no more (the resolver's fast path).
     """
-    keys = sorted({i.key for item in items for i in (*item.identifiers, *item.alias_of)} - blocked)
-    found = await repo.identities_by_key(session, keys)
-    owner = {row.key: row.profile_id for row in found}
-    last_seen = {row.key: row.last_seen for row in found}
+    keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)} - blocked
+    owner, last_seen = await _owners(session, keys)
     at_risk: set[str] = set()
     for item in items:
         event_keys = [i.key for i in (*item.identifiers, *item.alias_of) if i.key not in blocked]
@@ -153,6 +148,14 @@ async def _load(
     for row in await repo.identities_of_profiles(session, sorted(at_risk)):
         graph.add(Identifier(row.type, row.value), row.profile_id)
     return graph, last_seen
+
+
+async def _owners(
+    session: AsyncSession, keys: set[str]
+) -> tuple[dict[str, str], dict[str, datetime]]:
+    """The profile holding each of these identifiers the graph has, and its last_seen."""
+    found = await repo.identities_by_key(session, sorted(keys))
+    return {row.key: row.profile_id for row in found}, {row.key: row.last_seen for row in found}
 
 
 async def _write(
