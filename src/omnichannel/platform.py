@@ -36,6 +36,8 @@ class Platform:
         await self.rt.db.dispose()
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    # async on purpose: FastAPI runs a plain ``def`` dependency on its thread pool, which cost
+    # every request a hop to a thread and back (and GIL hand-offs) for one attribute read.
     platform: Platform = request.app.state.platform
     return platform
