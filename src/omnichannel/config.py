@@ -78,7 +78,10 @@ class Settings(BaseSettings):
     max_batch_events: int = 2500
     max_message_id_length: int = 100
 
+    # How long a write key / API token check is remembered in process (``kit.ttl_cache``): a
+    # disabled source or revoked token keeps working that long in processes that checked it.
     source_cache_seconds: float = 10.0
+    token_cache_seconds: float = 10.0
     # Browser origins allowed to call the ingestion API (CORS); "*": any, as Segment does.
     ingestion_cors_origins: list[str] = Field(default_factory=lambda: ["*"])
     # Signs the console's session cookies. Unset: one is generated on first use and kept in the

@@ -6,6 +6,7 @@ One instance per process, on ``app.state.platform`` for the HTTP routes and held
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -16,7 +17,11 @@ from omnichannel.identity.rules import MergeRules
 from omnichannel.kit.clock import Clock, SystemClock
 from omnichannel.kit.db import Database
 from omnichannel.kit.runtime import Runtime
+from omnichannel.kit.ttl_cache import TTLCache
 from omnichannel.wiring import build_bus
+
+if TYPE_CHECKING:
+    from omnichannel.auth.service import Principal
 
 
 class Platform:
@@ -24,6 +29,8 @@ class Platform:
         self.rt = Runtime(settings, Database(settings), clock or SystemClock(), build_bus())
         self.rules = MergeRules(settings)
         self.sources = SourceCache(self.rt)
+        # API token hash → who holds it (None: unknown or revoked); see auth.service.require.
+        self.principals: TTLCache[str, Principal | None] = TTLCache(settings.token_cache_seconds)
         self.ingestor = Ingestor(self.rt, self.rules)
         # Set when events are accepted, so an embedded worker wakes at once instead of polling.
         self.work_waiting = asyncio.Event()

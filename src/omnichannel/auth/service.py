@@ -41,7 +41,11 @@ async def create_token(
 
 
 async def verify(session: AsyncSession, secret: str) -> Principal | None:
-    query = select(ApiToken).where(ApiToken.token_hash == digest(secret))
+    return await _holder(session, digest(secret))
+
+
+async def _holder(session: AsyncSession, token_hash: str) -> Principal | None:
+    query = select(ApiToken).where(ApiToken.token_hash == token_hash)
     token = (await session.execute(query)).scalar_one_or_none()
     if token is None or token.revoked_at is not None:
         return None
@@ -58,8 +62,13 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
             raise Unauthorized(
                 "Send an API token as `Authorization: Bearer …` (`omni tokens create`)."
             )
-        async with platform.rt.db.read() as session:
-            principal = await verify(session, secret.strip())
+        token_hash = digest(secret.strip())
+
+        async def load() -> Principal | None:
+            async with platform.rt.db.read() as session:
+                return await _holder(session, token_hash)
+
+        principal = await platform.principals.get(token_hash, load)
         if principal is None:
             raise Unauthorized("Unknown or revoked API token.")
         if principal.role not in allowed:

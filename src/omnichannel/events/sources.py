@@ -1,12 +1,12 @@
 """Sources: every touchpoint system (a web shop, an app, a store's POS…) and its write key.
 
-Write keys are stored as SHA-256 hashes and looked up through a short-lived in-process cache, so
-the ingestion hot path does not hit the database to authenticate each call.
+Write keys are stored as SHA-256 hashes and looked up through a short-lived in-process cache
+(``kit.ttl_cache``), so the ingestion hot path does not hit the database to authenticate each
+call.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,7 @@ from omnichannel.events import repository as repo
 from omnichannel.events.models import SOURCE_KINDS, Source
 from omnichannel.kit.ids import digest, new_id, new_secret
 from omnichannel.kit.runtime import Runtime
+from omnichannel.kit.ttl_cache import TTLCache
 
 SYSTEM_SOURCE = "Omnichannel API"
 
@@ -69,12 +70,12 @@ async def system_source(rt: Runtime, session: AsyncSession) -> Source:
 
 
 class SourceCache:
-    """write key → source, remembered for ``ttl`` seconds (a disabled source stops that soon)."""
+    """write key → source, remembered for ``source_cache_seconds`` (a disabled source stops
+    that soon)."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.ttl = rt.settings.source_cache_seconds
-        self._entries: dict[str, tuple[float, SourceInfo | None]] = {}
+        self._cache: TTLCache[str, SourceInfo | None] = TTLCache(rt.settings.source_cache_seconds)
 
     async def authenticate(self, write_key: str | None) -> SourceInfo:
         if not write_key:
@@ -83,21 +84,16 @@ class SourceCache:
                 "`omni sources create` makes one."
             )
         key_hash = digest(write_key)
-        entry = self._entries.get(key_hash)
-        if entry is None or entry[0] < time.monotonic():
-            async with self.rt.db.read() as session:
-                source = await repo.source_by_key_hash(session, key_hash)
-            info = (
-                SourceInfo(source.id, source.name, source.kind)
-                if source is not None and source.disabled_at is None
-                else None
-            )
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            entry = (time.monotonic() + self.ttl, info)
-            self._entries[key_hash] = entry
-        if entry[1] is None:
+        info = await self._cache.get(key_hash, lambda: self._load(key_hash))
+        if info is None:
             raise Unauthorized(
                 "Unknown write key. Check the key, or create a source with `omni sources create`."
             )
-        return entry[1]
+        return info
+
+    async def _load(self, key_hash: str) -> SourceInfo | None:
+        async with self.rt.db.read() as session:
+            source = await repo.source_by_key_hash(session, key_hash)
+        if source is None or source.disabled_at is not None:
+            return None
+        return SourceInfo(source.id, source.name, source.kind)

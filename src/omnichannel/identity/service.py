@@ -217,16 +217,19 @@ async def _touch(
     await repo.touch_identities(session, rows)
 
 
-async def canonical_id(session: AsyncSession, profile_id: str) -> str | None:
+async def live_profile(session: AsyncSession, profile_id: str) -> Profile | None:
     """The live profile an id resolves to (itself, or the survivor it was merged into)."""
     for _ in range(64):  # merge chains are short; the bound only guards against a cycle
         profile = await repo.get_profile(session, profile_id)
-        if profile is None:
-            return None
-        if profile.merged_into is None:
-            return profile.id
+        if profile is None or profile.merged_into is None:
+            return profile
         profile_id = profile.merged_into
     raise RuntimeError(f"merge chain from {profile_id} does not end")
+
+
+async def canonical_id(session: AsyncSession, profile_id: str) -> str | None:
+    profile = await live_profile(session, profile_id)
+    return profile.id if profile is not None else None
 
 
 async def subtree(session: AsyncSession, root: str) -> list[str]:
@@ -238,8 +241,9 @@ async def subtree(session: AsyncSession, root: str) -> list[str]:
     return found
 
 
-async def lookup(session: AsyncSession, rules: MergeRules, type_: str, value: str) -> str | None:
-    """The live profile holding this identifier, normalised the way events are."""
+async def holder(session: AsyncSession, rules: MergeRules, type_: str, value: str) -> str | None:
+    """The profile an identifier is filed under, normalised the way events are. Merges move
+    identifiers to the survivor, so this is the live profile; ``lookup`` makes sure of it."""
     if rules.normalise_type(type_) != type_:
         raise InvalidRequest(
             f"'{type_}' is not an identifier type; use e.g. email, phone or user_id.",
@@ -249,7 +253,13 @@ async def lookup(session: AsyncSession, rules: MergeRules, type_: str, value: st
     if ident is None:
         return None
     rows = await repo.identities_by_key(session, [ident.key])
-    return await canonical_id(session, rows[0].profile_id) if rows else None
+    return str(rows[0].profile_id) if rows else None
+
+
+async def lookup(session: AsyncSession, rules: MergeRules, type_: str, value: str) -> str | None:
+    """The live profile holding this identifier."""
+    found = await holder(session, rules, type_, value)
+    return await canonical_id(session, found) if found is not None else None
 
 
 async def identities_of(session: AsyncSession, profile_id: str) -> list[Identity]:
@@ -310,13 +320,6 @@ async def lock_for_erasure(rt: Runtime, session: AsyncSession) -> None:
 
 async def erase(rt: Runtime, session: AsyncSession, profile_ids: Sequence[str]) -> int:
     return await repo.erase(rt.db, session, profile_ids, rt.clock.now())
-
-
-async def get(session: AsyncSession, profile_id: str) -> Profile:
-    profile = await repo.get_profile(session, profile_id)
-    if profile is None:
-        raise NotFound(f"No profile {profile_id}.")
-    return profile
 
 
 async def touch(session: AsyncSession, profile_ids: Sequence[str]) -> None:

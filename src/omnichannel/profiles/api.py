@@ -36,7 +36,8 @@ async def lookup(
 ) -> Any:
     """The profile holding an identifier, normalised as events are (emails lower-cased, E.164)."""
     async with platform.rt.db.read() as session:
-        found = await identity.lookup(session, platform.rules, type, value)
+        # view() follows the merge chain itself, so the identifier's holder is enough here.
+        found = await identity.holder(session, platform.rules, type, value)
         if found is None:
             raise NotFound(f"No profile has {type} '{value}'.")
         return await service.view(session, found)

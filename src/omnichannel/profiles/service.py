@@ -34,9 +34,13 @@ async def live_id(session: AsyncSession, profile_id: str) -> str:
 
 
 async def view(session: AsyncSession, profile_id: str) -> dict[str, Any]:
-    root = await live_id(session, profile_id)
+    """The profile an id resolves to, as the API shows it. Every statement costs a round trip
+    through the driver, so the live profile row is read once and reused."""
+    profile = await identity.live_profile(session, profile_id)
+    if profile is None:
+        raise NotFound(f"No profile {profile_id}. Find one with /v1/profiles/lookup.")
+    root = profile.id
     members = await identity.subtree(session, root)
-    profile = await identity.get(session, root)
     activity = await history.activity(session, members)
     return {
         "id": root,
