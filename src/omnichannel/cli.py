@@ -22,7 +22,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from omnichannel.auth.models import ROLES
-from omnichannel.auth.service import create_token
+from omnichannel.auth.service import create_token, list_tokens, revoke_token
 from omnichannel.config import Settings
 from omnichannel.console.models import ROLES as CONSOLE_ROLES
 from omnichannel.console.users import create_user, provision
@@ -48,6 +48,9 @@ T = TypeVar("T")
 
 
 def _run(work: Callable[[Platform], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Run ``work`` with a platform; a refusal (bad kind, unknown id…) is one red line and exit
+    code 1, not a traceback."""
+
     async def main() -> T:
         platform = Platform(settings or Settings())
         try:
@@ -55,7 +58,11 @@ def _run(work: Callable[[Platform], Awaitable[T]], settings: Settings | None = N
         finally:
             await platform.close()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except Problem as problem:
+        console.print(f"[red]{escape(problem.title.lower())}[/]: {escape(problem.detail)}")
+        raise typer.Exit(1) from problem
 
 
 def _logging(settings: Settings) -> None:
@@ -210,6 +217,37 @@ def tokens_create(
     print(_run(work))
 
 
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List API tokens (the secrets themselves are never stored)."""
+
+    async def work(platform: Platform) -> None:
+        async with platform.rt.db.read() as session:
+            found = await list_tokens(session)
+        table = Table("id", "name", "role", "created", "revoked")
+        for t in found:
+            revoked = t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else ""
+            table.add_row(t.id, t.name, t.role, t.created_at.isoformat(timespec="seconds"), revoked)
+        console.print(table)
+
+    _run(work)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: str = typer.Argument(..., help="the token's id (`omni tokens list`)"),
+) -> None:
+    """Revoke an API token; the last line printed says so."""
+
+    async def work(platform: Platform) -> str:
+        async with platform.rt.db.write() as session:
+            token = await revoke_token(platform.rt, session, token_id)
+        within = f"{platform.settings.token_cache_seconds:g} s"
+        return f"token {token.name} ({token.id}) revoked; running servers refuse it within {within}"
+
+    print(_run(work))
+
+
 @users_app.command("create")
 def users_create(
     username: str = typer.Option(..., help="the sign-in name, e.g. ann"),
@@ -228,8 +266,4 @@ def users_create(
             user = await create_user(platform.rt, session, username, password, role, store)
         return f"user {user.username} ({user.role}) created"
 
-    try:
-        print(_run(work))
-    except Problem as problem:
-        console.print(f"[red]not created[/]: {escape(problem.detail)}")
-        raise typer.Exit(1) from problem
+    print(_run(work))

@@ -1,4 +1,5 @@
-"""API tokens: create (the secret is shown once), verify, and the dependency that checks roles."""
+"""API tokens: create (the secret is shown once), list, revoke, verify, and the dependency that
+checks roles."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.auth.models import ROLES, ApiToken
-from omnichannel.errors import Forbidden, InvalidRequest, Unauthorized, field_error
+from omnichannel.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, field_error
 from omnichannel.kit.ids import digest, new_id, new_secret
 from omnichannel.kit.runtime import Runtime
 from omnichannel.platform import Platform, get_platform
@@ -38,6 +39,21 @@ async def create_token(
     session.add(token)
     await session.flush()
     return token, secret
+
+
+async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    return list((await session.execute(select(ApiToken).order_by(ApiToken.created_at))).scalars())
+
+
+async def revoke_token(rt: Runtime, session: AsyncSession, token_id: str) -> ApiToken:
+    """Revoke a token for good; processes that checked it stop taking it within
+    ``token_cache_seconds``."""
+    token = await session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"No API token {token_id}; `omni tokens list` shows them.")
+    if token.revoked_at is None:
+        token.revoked_at = rt.clock.now()
+    return token
 
 
 async def verify(session: AsyncSession, secret: str) -> Principal | None:
