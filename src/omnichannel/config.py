@@ -69,8 +69,9 @@ class Settings(BaseSettings):
     identity_default_limit: int = 5
     identity_blocked_values: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKED_VALUES))
     # An identifier's last_seen moves only for an event at least this much newer. A visit sends
-    # dozens of events within minutes; refreshing on each would cost a write per event.
-    last_seen_precision_seconds: float = 60.0
+    # dozens of events within minutes; refreshing on each would cost a write per event. 30 min is
+    # the visit (session) timeout of web analytics: about one write per identifier per visit.
+    last_seen_precision_seconds: float = 1800.0
 
     # Segment's documented limits.
     max_event_bytes: int = 32 * 1024
