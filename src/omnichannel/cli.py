@@ -10,7 +10,8 @@ import asyncio
 import logging
 import secrets
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.auth.models import ROLES
 from omnichannel.auth.service import create_token, list_tokens, revoke_token
@@ -45,6 +47,7 @@ app.add_typer(users_app, name="users")
 DEMO_ADMIN = "admin"
 console = Console()
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _run(work: Callable[[Platform], Awaitable[T]], settings: Settings | None = None) -> T:
@@ -61,8 +64,30 @@ def _run(work: Callable[[Platform], Awaitable[T]], settings: Settings | None = N
     try:
         return asyncio.run(main())
     except Problem as problem:
-        console.print(f"[red]{escape(problem.title.lower())}[/]: {escape(problem.detail)}")
+        console.print(f"[red]error[/]: {escape(problem.detail)}")
         raise typer.Exit(1) from problem
+
+
+def _print_rows(
+    load: Callable[[AsyncSession], Awaitable[Sequence[R]]],
+    columns: tuple[str, ...],
+    cells: Callable[[R], tuple[str, ...]],
+) -> None:
+    """Read rows in one transaction and print them as a table: the ``list`` commands."""
+
+    async def work(platform: Platform) -> None:
+        async with platform.rt.db.read() as session:
+            found = await load(session)
+        table = Table(*columns)
+        for row in found:
+            table.add_row(*cells(row))
+        console.print(table)
+
+    _run(work)
+
+
+def _when(at: datetime | None) -> str:
+    return at.isoformat(timespec="seconds") if at else ""
 
 
 def _logging(settings: Settings) -> None:
@@ -182,22 +207,11 @@ def sources_create(
 @sources_app.command("list")
 def sources_list() -> None:
     """List sources (write keys are shown only by their first characters)."""
-
-    async def work(platform: Platform) -> None:
-        async with platform.rt.db.read() as session:
-            found = await list_sources(session)
-        table = Table("id", "name", "kind", "write key", "created")
-        for s in found:
-            table.add_row(
-                s.id,
-                s.name,
-                s.kind,
-                f"{s.write_key_hint}…",
-                s.created_at.isoformat(timespec="seconds"),
-            )
-        console.print(table)
-
-    _run(work)
+    _print_rows(
+        list_sources,
+        ("id", "name", "kind", "write key", "created"),
+        lambda s: (s.id, s.name, s.kind, f"{s.write_key_hint}…", _when(s.created_at)),
+    )
 
 
 @tokens_app.command("create")
@@ -220,17 +234,11 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list() -> None:
     """List API tokens (the secrets themselves are never stored)."""
-
-    async def work(platform: Platform) -> None:
-        async with platform.rt.db.read() as session:
-            found = await list_tokens(session)
-        table = Table("id", "name", "role", "created", "revoked")
-        for t in found:
-            revoked = t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else ""
-            table.add_row(t.id, t.name, t.role, t.created_at.isoformat(timespec="seconds"), revoked)
-        console.print(table)
-
-    _run(work)
+    _print_rows(
+        list_tokens,
+        ("id", "name", "role", "created", "revoked"),
+        lambda t: (t.id, t.name, t.role, _when(t.created_at), _when(t.revoked_at)),
+    )
 
 
 @tokens_app.command("revoke")
