@@ -12,7 +12,7 @@ from omnichannel import __version__
 from omnichannel.config import Settings
 from omnichannel.console.router import install as install_console
 from omnichannel.errors import install_handlers
-from omnichannel.events.api import IngestionCORS
+from omnichannel.events.api import IngestionEdge
 from omnichannel.events.api import router as ingestion_router
 from omnichannel.kit.clock import Clock
 from omnichannel.platform import Platform
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
     )
     install_handlers(app)
-    app.add_middleware(IngestionCORS, origins=settings.ingestion_cors_origins)
+    app.add_middleware(IngestionEdge, origins=settings.ingestion_cors_origins)
     app.include_router(ingestion_router)
     app.include_router(profiles_router)
     install_console(app)

@@ -102,6 +102,20 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def http_problem(status: int, detail: str) -> Problem:
+    """A plain HTTP error (404 of an unknown path, 405…) as a problem."""
+    problem = Problem(detail)
+    problem.status, problem.slug, problem.title = status, "http", detail
+    return problem
+
+
+def database_unavailable(exc: Exception) -> Unavailable:
+    """The answer to a database that failed a call (DBAPIError, or a refused connection)."""
+    # Nothing was acknowledged: the client (every Segment SDK retries 5xx) sends it again.
+    log.error("database error: %s", exc)
+    return Unavailable("The database did not accept the write or the read; retry shortly.")
+
+
 def install_handlers(app: FastAPI) -> None:
     async def on_problem(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
@@ -115,16 +129,10 @@ def install_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        problem = Problem(str(exc.detail))
-        problem.status, problem.slug, problem.title = exc.status_code, "http", str(exc.detail)
-        return problem_response(problem)
+        return problem_response(http_problem(exc.status_code, str(exc.detail)))
 
     async def on_database(_: Request, exc: Exception) -> Response:
-        # Nothing was acknowledged: the client (every Segment SDK retries 5xx) sends it again.
-        log.error("database error: %s", exc)
-        return problem_response(
-            Unavailable("The database did not accept the write or the read; retry shortly.")
-        )
+        return problem_response(database_unavailable(exc))
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(DBAPIError, on_database)

@@ -346,3 +346,18 @@ async def test_database_down_is_a_503_to_retry_and_nothing_is_acknowledged(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["type"].endswith("/unavailable")
+
+
+async def test_ingestion_paths_take_only_post(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.get("/v1/track")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_openapi_document_lists_every_ingestion_route(
+    app_client: httpx.AsyncClient,
+) -> None:
+    paths = (await app_client.get("/openapi.json")).json()["paths"]
+    for name in ("identify", "track", "page", "screen", "group", "alias", "batch"):
+        assert "post" in paths[f"/v1/{name}"], name

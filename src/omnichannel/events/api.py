@@ -5,6 +5,13 @@ Existing Segment and RudderStack SDKs work unchanged: the write key is the Basic
 real 400 that names the field, and an unknown key a 401; a batch with some bad events answers 200
 with a verdict per event and keeps the good ones.
 
+These are the busiest routes of the platform, so ``IngestionEdge`` serves them straight from
+ASGI, ahead of the framework: Starlette's router tries route patterns one by one and FastAPI
+solves dependencies and wraps every call in exception middleware, which together cost about as
+much CPU as the rest of a ``/v1/track`` call (see the README's performance section). FastAPI
+keeps the very same endpoints registered, for the OpenAPI document at ``/docs``. Errors are the
+same problem+json either way (``errors.problem_response``).
+
 Browsers on the shop's own domain post here cross-origin, as analytics.js does to Segment, so
 these routes (and only these: the profile API is not for browsers) answer CORS, through
 Starlette's ``CORSMiddleware`` (origins: ``OMNI_INGESTION_CORS_ORIGINS``, any by default, since
@@ -17,16 +24,28 @@ import base64
 import binascii
 import gzip
 import zlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.exc import DBAPIError
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from omnichannel.errors import InvalidJSON, InvalidRequest, PayloadTooLarge, field_error
+from omnichannel.errors import (
+    InvalidJSON,
+    InvalidRequest,
+    PayloadTooLarge,
+    Problem,
+    database_unavailable,
+    field_error,
+    http_problem,
+    problem_response,
+)
 from omnichannel.events.health import record_rejection
 from omnichannel.events.schemas import MESSAGE_TYPES
 from omnichannel.events.service import batch_sent_at
@@ -34,16 +53,16 @@ from omnichannel.events.sources import SourceInfo
 from omnichannel.platform import Platform, get_platform
 
 router = APIRouter(prefix="/v1", tags=["ingestion"])
-INGESTION_PATHS = frozenset(f"/v1/{name}" for name in (*MESSAGE_TYPES, "batch"))
+Endpoint = Callable[[Request, Platform], Awaitable[Response]]
 
 
-class IngestionCORS:
-    """CORS on the ingestion routes only; every other path passes straight through."""
+class IngestionEdge:
+    """Serves the ingestion routes (with CORS) from ASGI; every other path goes on to FastAPI."""
 
     def __init__(self, app: ASGIApp, origins: list[str]) -> None:
         self.app = app
         self.cors = CORSMiddleware(
-            app,
+            self._serve,
             allow_origins=origins,
             allow_methods=["POST"],
             # Authorization carries the write key (Basic); it must be named, a * doesn't cover it.
@@ -52,10 +71,28 @@ class IngestionCORS:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in INGESTION_PATHS:
+        if scope["type"] == "http" and scope["path"] in ENDPOINTS:
             await self.cors(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self._answer(scope, receive)
+        await response(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> Response:
+        if scope["method"] != "POST":
+            response = problem_response(http_problem(405, "Method Not Allowed"))
+            response.headers["Allow"] = "POST"
+            return response
+        platform: Platform = scope["app"].state.platform
+        try:
+            return await ENDPOINTS[scope["path"]](Request(scope, receive), platform)
+        except Problem as problem:
+            return problem_response(problem)
+        # The same answer FastAPI's handlers give (errors.install_handlers).
+        except (DBAPIError, ConnectionError) as exc:
+            return problem_response(database_unavailable(exc))
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
@@ -99,7 +136,7 @@ def _write_key(request: Request, body: dict[str, Any]) -> str | None:
     return key if isinstance(key, str) else None
 
 
-async def _ingest_one(request: Request, platform: Platform, type_: str) -> Response:
+async def _ingest_one(request: Request, platform: Platform, *, type_: str) -> Response:
     settings = platform.settings
     received_at = platform.rt.clock.now()
     body = await _read_body(request, settings.max_event_bytes)
@@ -120,22 +157,7 @@ async def _ingest_one(request: Request, platform: Platform, type_: str) -> Respo
     return _json({"success": True, "messageId": accepted[0].message_id})
 
 
-def _single(type_: str) -> Any:
-    async def endpoint(request: Request, platform: Platform = Depends(get_platform)) -> Response:
-        return await _ingest_one(request, platform, type_)
-
-    endpoint.__name__ = type_
-    endpoint.__doc__ = f"Segment `{type_}` call: write key as Basic-auth user."
-    return endpoint
-
-
-for _type in MESSAGE_TYPES:
-    router.add_api_route(f"/{_type}", _single(_type), methods=["POST"], name=_type)
-
-
-@router.post("/batch", name="batch")
-async def batch(request: Request, platform: Platform = Depends(get_platform)) -> Response:
-    """Up to 2,500 events (500 KB) in one call; 200 with a verdict per event."""
+async def _ingest_batch(request: Request, platform: Platform) -> Response:
     settings = platform.settings
     received_at: datetime = platform.rt.clock.now()
     body = await _read_body(request, settings.max_batch_bytes)
@@ -179,3 +201,35 @@ async def batch(request: Request, platform: Platform = Depends(get_platform)) ->
             "results": [v.as_json() for v in verdicts],
         }
     )
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    **{f"/v1/{type_}": partial(_ingest_one, type_=type_) for type_ in MESSAGE_TYPES},
+    "/v1/batch": _ingest_batch,
+}
+
+
+def _documented(endpoint: Endpoint, name: str, doc: str) -> Any:
+    """The route FastAPI lists in the OpenAPI document; ``IngestionEdge`` serves the path."""
+
+    async def route(request: Request, platform: Platform = Depends(get_platform)) -> Response:
+        return await endpoint(request, platform)
+
+    route.__name__, route.__doc__ = name, doc
+    return route
+
+
+for _type in MESSAGE_TYPES:
+    _doc = f"Segment `{_type}` call: write key as Basic-auth user."
+    router.add_api_route(
+        f"/{_type}", _documented(ENDPOINTS[f"/v1/{_type}"], _type, _doc), methods=["POST"]
+    )
+router.add_api_route(
+    "/batch",
+    _documented(
+        _ingest_batch,
+        "batch",
+        "Up to 2,500 events (500 KB) in one call; 200 with a verdict per event.",
+    ),
+    methods=["POST"],
+)
