@@ -10,27 +10,79 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.events.models import PENDING, RESOLVED, Event, Source
-from omnichannel.kit.db import Database
+from omnichannel.kit.driver import DriverConnection, sqlite_rows
 from omnichannel.kit.orm import table_of
+from omnichannel.kit.repository import chunked
 
 events = table_of(Event)
 
 
+_COLUMNS = (
+    "source_id",
+    "message_id",
+    "type",
+    "name",
+    "channel",
+    "user_id",
+    "anonymous_id",
+    "timestamp",
+    "received_at",
+    "payload",
+    "profile_id",
+    "status",
+)
+_INSERT_SQLITE = (
+    f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES {{}} "
+    "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id, source_id, message_id"
+)
+# One prepared statement for any number of rows: a column is an array.
+_INSERT_PG = (
+    f"INSERT INTO events ({', '.join(_COLUMNS)}) "
+    "SELECT s, m, t, n, c, u, a, ts, r, p::jsonb, pr, st FROM unnest("
+    "$1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], "
+    "$7::varchar[], $8::timestamptz[], $9::timestamptz[], $10::text[], $11::varchar[], "
+    "$12::smallint[]) AS x(s, m, t, n, c, u, a, ts, r, p, pr, st) "
+    "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id, source_id, message_id"
+)
+
+
 async def insert_events(
-    db: Database, session: AsyncSession, rows: list[dict[str, Any]]
+    session: AsyncSession, rows: list[dict[str, Any]]
 ) -> dict[tuple[str, str], int]:
     """Append to the log; a (source, messageId) already there is skipped: retries never double.
 
-    Returns the id of each row inserted, by (source_id, message_id)."""
+    Returns the id of each row inserted, by (source_id, message_id). Every event pays this
+    statement, so it runs on the driver (kit.driver)."""
     if not rows:
         return {}
-    statement = (
-        db.insert(events)
-        .on_conflict_do_nothing(index_elements=["source_id", "message_id"])
-        .returning(events.c.id, events.c.source_id, events.c.message_id)
-    )
-    result = await session.execute(statement, rows)
-    return {(row.source_id, row.message_id): row.id for row in result}
+    driver = await DriverConnection.of(session)
+    values = [
+        (
+            row["source_id"],
+            row["message_id"],
+            row["type"],
+            row["name"],
+            row["channel"],
+            row["user_id"],
+            row["anonymous_id"],
+            driver.time(row["timestamp"]),
+            driver.time(row["received_at"]),
+            driver.json(row["payload"]),
+            row["profile_id"],
+            row["status"],
+        )
+        for row in rows
+    ]
+    inserted: list[Any] = []
+    if driver.sqlite:
+        for chunk in chunked(values):
+            sql = _INSERT_SQLITE.format(sqlite_rows(len(chunk), len(_COLUMNS)))
+            inserted += await driver.fetch(sql, [v for row in chunk for v in row])
+    else:
+        inserted = await driver.fetch(
+            _INSERT_PG, [list(column) for column in zip(*values, strict=True)]
+        )
+    return {(source_id, message_id): id_ for id_, source_id, message_id in inserted}
 
 
 async def claim_pending(session: AsyncSession, limit: int, skip_locked: bool) -> list[Any]:

@@ -177,7 +177,7 @@ class Ingestor:
         known = await identity.resolve_known(self.rt, session, items)
         for n, profile_id in known.items():
             accepted[n].row.update(profile_id=profile_id, status=RESOLVED)
-        ids = await repo.insert_events(self.rt.db, session, [new.row for new in accepted])
+        ids = await repo.insert_events(session, [new.row for new in accepted])
         fanout = []
         for n, profile_id in known.items():
             row = accepted[n].row

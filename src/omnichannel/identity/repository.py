@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, or_, select, tuple_, update
+from sqlalchemy import delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.identity.models import Identity, Merge, Profile, Suppression
 from omnichannel.kit.db import Database
+from omnichannel.kit.driver import DriverConnection
 from omnichannel.kit.ids import digest
 from omnichannel.kit.orm import table_of
 from omnichannel.kit.repository import chunked, in_values
 
-_BY_KEY = select(Identity.key, Identity.profile_id, Identity.last_seen).where(
-    in_values(Identity.key, "keys")
-)
 _OF_PROFILES = select(Identity.key, Identity.type, Identity.value, Identity.profile_id).where(
     in_values(Identity.profile_id, "ids")
 )
@@ -26,11 +24,29 @@ _SUPPRESSED = select(Suppression.key_hash).where(in_values(Suppression.key_hash,
 _ANY_SUPPRESSED = select(Suppression.key_hash).limit(1)
 
 
-async def identities_by_key(session: AsyncSession, keys: Sequence[str]) -> list[Any]:
-    rows: list[Any] = []
-    for chunk in chunked(keys):
-        rows.extend((await session.execute(_BY_KEY, {"keys": list(chunk)})).all())
-    return rows
+class Owner(NamedTuple):
+    """Who holds an identifier, and when it was last seen."""
+
+    key: str
+    profile_id: str
+    last_seen: datetime
+
+
+_BY_KEY_SQLITE = "SELECT key, profile_id, last_seen FROM identities WHERE key IN ({})"
+_BY_KEY_PG = "SELECT key, profile_id, last_seen FROM identities WHERE key = ANY($1::varchar[])"
+
+
+async def identities_by_key(session: AsyncSession, keys: Sequence[str]) -> list[Owner]:
+    """Every event's first question (kit.driver: on the driver)."""
+    driver = await DriverConnection.of(session)
+    if driver.sqlite:
+        found = []
+        for chunk in chunked(keys):
+            placeholders = ", ".join("?" * len(chunk))
+            found += await driver.fetch(_BY_KEY_SQLITE.format(placeholders), chunk)
+    else:
+        found = await driver.fetch(_BY_KEY_PG, [list(keys)])
+    return [Owner(key, profile_id, driver.read_time(seen)) for key, profile_id, seen in found]
 
 
 async def identities_of_profiles(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
@@ -95,15 +111,19 @@ async def insert_identities(session: AsyncSession, rows: list[dict[str, Any]]) -
         await session.execute(table_of(Identity).insert(), rows)
 
 
-async def touch_identities(session: AsyncSession, seen: list[dict[str, Any]]) -> None:
+_TOUCH_SQLITE = "UPDATE identities SET last_seen = ?1 WHERE key = ?2 AND last_seen < ?1"
+_TOUCH_PG = "UPDATE identities SET last_seen = $1 WHERE key = $2 AND last_seen < $1"
+
+
+async def touch_identities(session: AsyncSession, seen: Sequence[tuple[str, datetime]]) -> None:
+    """Move each identifier's last_seen forward to the time given (kit.driver: on the driver).
+
+    One row at a time, in the order given: the caller sorts, so concurrent workers take the row
+    locks in one order and never deadlock."""
     if seen:
-        table = table_of(Identity)
-        await session.execute(
-            update(table)
-            .where(table.c.key == bindparam("b_key"), table.c.last_seen < bindparam("b_seen"))
-            .values(last_seen=bindparam("b_seen")),
-            seen,
-        )
+        driver = await DriverConnection.of(session)
+        sql = _TOUCH_SQLITE if driver.sqlite else _TOUCH_PG
+        await driver.execute_many(sql, [(driver.time(at), key) for key, at in seen])
 
 
 async def move_identities(

@@ -209,12 +209,12 @@ async def _touch(
 ) -> None:
     """Move identifiers' last_seen to their newest event, where it is newer by the precision."""
     precision = timedelta(seconds=rt.settings.last_seen_precision_seconds)
-    rows = [
-        {"b_key": key, "b_seen": at}
+    moved = [
+        (key, at)
         for key, at in sorted(seen.items())
         if key in last_seen and at - last_seen[key] >= precision
     ]
-    await repo.touch_identities(session, rows)
+    await repo.touch_identities(session, moved)
 
 
 async def live_profile(session: AsyncSession, profile_id: str) -> Profile | None:

@@ -119,7 +119,7 @@ async def set_consents(
         "profile_id": root,
         "status": RESOLVED,
     }
-    await insert_events(rt.db, session, [row])
+    await insert_events(session, [row])
     event_id = await history.event_id_of(session, source.id, message_id)
     resolved = ResolvedEvent(event_id, root, "identify", "server", source.id, now, payload)
     await rt.bus.publish(rt, session, EventsResolved([resolved]))
