@@ -83,9 +83,7 @@ class Database:
 
     def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """An INSERT that supports ``on_conflict_do_nothing/update`` on this backend."""
-        if self.dialect == "sqlite":
-            return sqlite.insert(table)
-        return postgresql.insert(table)
+        return dialect_insert(self.dialect, table)
 
     async def lock(self, session: AsyncSession, name: str, *, shared: bool = False) -> None:
         """Hold a named lock until the transaction ends: a PostgreSQL advisory lock, which lives
@@ -105,6 +103,11 @@ class Database:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
+
+
+def dialect_insert(dialect: str, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT with ``on_conflict_do_nothing/update`` for ``dialect`` ("sqlite", "postgresql")."""
+    return sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
 
 
 def _sqlite_setup(engine: AsyncEngine, synchronous: str, *, immediate: bool) -> None:

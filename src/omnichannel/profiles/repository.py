@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnichannel.kit.db import Database
+from omnichannel.kit.db import Database, dialect_insert
 from omnichannel.kit.orm import table_of
 from omnichannel.profiles.models import Consent, Trait
 
@@ -31,16 +32,19 @@ async def upsert_latest(
     db: Database, session: AsyncSession, table: Table, keys: list[str], rows: list[dict[str, Any]]
 ) -> None:
     """Insert rows into ``traits`` or ``consents``; an existing row changes only if older."""
-    if not rows:
-        return
-    statement = db.insert(table)
+    if rows:
+        await session.execute(_upsert(db.dialect, table, tuple(keys)), rows)
+
+
+@cache  # built once per table: making the statement cost more than running it for a few rows
+def _upsert(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
+    statement = dialect_insert(dialect, table)
     values = [c.name for c in table.c if c.name not in keys]
-    statement = statement.on_conflict_do_update(
-        index_elements=keys,
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
         set_={name: statement.excluded[name] for name in values},
         where=_newer(table, statement.excluded),
     )
-    await session.execute(statement, rows)
 
 
 async def traits_of(session: AsyncSession, profile_id: str) -> list[Trait]:

@@ -20,6 +20,7 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -30,6 +31,7 @@ from omnichannel.events.domain import EventsResolved
 from omnichannel.identity import service as identity
 from omnichannel.identity.domain import ProfilesMerged, ProfileSplit
 from omnichannel.identity.rules import KNOWN_TYPES, MergeRules
+from omnichannel.kit.db import dialect_insert
 from omnichannel.kit.orm import table_of
 from omnichannel.kit.repository import chunked
 from omnichannel.kit.runtime import Runtime
@@ -88,7 +90,12 @@ def query_term(text: str) -> str:
 async def _add(rt: Runtime, session: AsyncSession, pairs: Iterable[tuple[str, str]]) -> None:
     rows = [{"term": term, "profile_id": pid} for term, pid in sorted(set(pairs))]
     for chunk in chunked(rows):
-        await session.execute(rt.db.insert(terms_table).on_conflict_do_nothing(), list(chunk))
+        await session.execute(_add_terms(rt.db.dialect), list(chunk))
+
+
+@cache  # built once: making the statement cost more than running it for a few rows
+def _add_terms(dialect: str) -> Any:
+    return dialect_insert(dialect, terms_table).on_conflict_do_nothing()
 
 
 def _rules(rt: Runtime) -> MergeRules:
