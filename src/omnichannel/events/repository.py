@@ -55,7 +55,7 @@ async def insert_events(
     statement, so it runs on the driver (kit.driver)."""
     if not rows:
         return {}
-    driver = await DriverConnection.of(session)
+    driver = await DriverConnection.of(session, writes=True)
     values = [
         (
             row["source_id"],

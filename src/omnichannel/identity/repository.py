@@ -38,7 +38,7 @@ _BY_KEY_PG = "SELECT key, profile_id, last_seen FROM identities WHERE key = ANY(
 
 async def identities_by_key(session: AsyncSession, keys: Sequence[str]) -> list[Owner]:
     """Every event's first question (kit.driver: on the driver)."""
-    driver = await DriverConnection.of(session)
+    driver = await DriverConnection.of(session, writes=False)
     if driver.sqlite:
         found = []
         for chunk in chunked(keys):
@@ -121,7 +121,7 @@ async def touch_identities(session: AsyncSession, seen: Sequence[tuple[str, date
     One row at a time, in the order given: the caller sorts, so concurrent workers take the row
     locks in one order and never deadlock."""
     if seen:
-        driver = await DriverConnection.of(session)
+        driver = await DriverConnection.of(session, writes=True)
         sql = _TOUCH_SQLITE if driver.sqlite else _TOUCH_PG
         await driver.execute_many(sql, [(driver.time(at), key) for key, at in seen])
 

@@ -3,7 +3,7 @@
 SQLAlchemy's execution layer (statement cache lookup, bind and result processors, the greenlet
 bridge, a driver call per cursor step) costs about 200 µs a statement here, against 45 µs for the
 same primary-key read on aiosqlite directly (README, performance). That is fine for most of the
-platform and most of the cost of a ``/v1/track`` call. So the repositories run their hottest
+platform, but it was most of the cost of storing an event. So the repositories run their hottest
 statements (``events.repository.insert_events``, ``identity.repository.identities_by_key`` and
 ``touch_identities``) through a ``DriverConnection``: the driver connection (aiosqlite or
 asyncpg) under the caller's session, in the caller's transaction.
@@ -29,15 +29,17 @@ class DriverConnection:
         self.raw = raw  # aiosqlite.Connection or asyncpg.Connection
 
     @classmethod
-    async def of(cls, session: AsyncSession) -> DriverConnection:
-        """The driver connection of ``session``, inside the session's transaction."""
+    async def of(cls, session: AsyncSession, *, writes: bool) -> DriverConnection:
+        """The driver connection of ``session``; inside the session's transaction if ``writes``."""
         connection = await session.connection()
         raw: Any = (await connection.get_raw_connection()).driver_connection
         dialect = connection.dialect.name
         # SQLite's BEGIN was sent when the session took its connection (kit.db, on_begin). The
         # asyncpg adapter sends BEGIN with the first statement it runs itself; before that, a
-        # statement on the driver would run outside the transaction, so let it send one.
-        if dialect != "sqlite" and not raw.is_in_transaction():
+        # statement on the driver runs on its own. A read may (each statement of a READ
+        # COMMITTED transaction sees its own snapshot anyway); a write must not, so let the
+        # adapter begin first.
+        if writes and dialect != "sqlite" and not raw.is_in_transaction():
             await connection.exec_driver_sql("SELECT 1")
         return cls(dialect, raw)
 

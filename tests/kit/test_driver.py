@@ -1,0 +1,100 @@
+"""Rows written on the driver (kit.driver) read back the same through SQLAlchemy, and the other
+way round: the times compare correctly as stored, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from omnichannel.events import repository as events_repo
+from omnichannel.events.models import PENDING, Event
+from omnichannel.identity import repository as identity_repo
+from omnichannel.identity.models import Identity, Profile
+from omnichannel.platform import Platform
+from tests.helpers import START, make_source
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+# A whole second: the text SQLite stores must still carry its six fractional digits.
+WHOLE = START.replace(microsecond=0)
+KYIV = timezone(timedelta(hours=2))
+
+
+def event_row(source_id: str, message_id: str, at: datetime) -> dict[str, object]:
+    return {
+        "source_id": source_id,
+        "message_id": message_id,
+        "type": "track",
+        "name": "Viewed",
+        "channel": "web",
+        "user_id": "u1",
+        "anonymous_id": None,
+        "timestamp": at,
+        "received_at": at,
+        "payload": {"event": "Viewed", "big": 2**53 + 1, "text": "ünïcode"},
+        "profile_id": None,
+        "status": PENDING,
+    }
+
+
+async def test_events_written_on_the_driver_read_back_through_the_orm(platform: Platform) -> None:
+    key = await make_source(platform, "web")
+    source = await platform.sources.authenticate(key)
+    later = (WHOLE + timedelta(seconds=1, microseconds=5)).astimezone(KYIV)
+    async with platform.rt.db.write() as session:
+        ids = await events_repo.insert_events(
+            session, [event_row(source.id, "m1", WHOLE), event_row(source.id, "m2", later)]
+        )
+        again = await events_repo.insert_events(session, [event_row(source.id, "m1", WHOLE)])
+    assert set(ids) == {(source.id, "m1"), (source.id, "m2")} and again == {}
+    async with platform.rt.db.read() as session:
+        rows = (await session.execute(select(Event).order_by(Event.timestamp))).scalars().all()
+        exact = select(Event.message_id).where(Event.timestamp == WHOLE)
+        found = (await session.execute(exact)).scalars().all()
+    assert [r.message_id for r in rows] == ["m1", "m2"]
+    assert [r.timestamp for r in rows] == [WHOLE, later.astimezone(UTC)]
+    assert rows[0].payload == {"event": "Viewed", "big": 2**53 + 1, "text": "ünïcode"}
+    assert {r.id for r in rows} == set(ids.values())
+    assert found == ["m1"]
+
+
+async def test_last_seen_moves_forward_only_and_reads_back_exact(platform: Platform) -> None:
+    async with platform.rt.db.write() as session:
+        session.add(Profile(id="p1", created_at=WHOLE, version=1, merged_into=None))
+        await session.flush()
+        session.add(
+            Identity(
+                key="email:a@b.co",
+                type="email",
+                value="a@b.co",
+                profile_id="p1",
+                source_id=None,
+                first_seen=WHOLE,
+                last_seen=WHOLE,
+            )
+        )
+    async with platform.rt.db.write() as session:
+        [owner] = await identity_repo.identities_by_key(session, ["email:a@b.co", "email:x@y.z"])
+        assert owner == ("email:a@b.co", "p1", WHOLE)
+        an_hour_later = WHOLE + timedelta(hours=1)
+        await identity_repo.touch_identities(session, [("email:a@b.co", an_hour_later)])
+        # Older than what is stored now: last_seen never moves back.
+        await identity_repo.touch_identities(session, [("email:a@b.co", WHOLE + timedelta(0, 1))])
+    async with platform.rt.db.read() as session:
+        seen = (await session.execute(select(Identity.last_seen))).scalar_one()
+    assert seen == WHOLE + timedelta(hours=1)
+
+
+async def test_a_write_on_the_driver_rolls_back_with_its_session(platform: Platform) -> None:
+    # The insert is the session's first statement: on PostgreSQL nothing has begun the
+    # transaction yet, and the write must still be part of it.
+    key = await make_source(platform, "web")
+    source = await platform.sources.authenticate(key)
+    with pytest.raises(RuntimeError):
+        async with platform.rt.db.write() as session:
+            await events_repo.insert_events(session, [event_row(source.id, "m1", WHOLE)])
+            raise RuntimeError("the transaction fails after the insert")
+    async with platform.rt.db.read() as session:
+        assert (await session.execute(select(Event.id))).first() is None
