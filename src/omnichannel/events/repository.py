@@ -17,20 +17,8 @@ from omnichannel.kit.repository import chunked
 events = table_of(Event)
 
 
-_COLUMNS = (
-    "source_id",
-    "message_id",
-    "type",
-    "name",
-    "channel",
-    "user_id",
-    "anonymous_id",
-    "timestamp",
-    "received_at",
-    "payload",
-    "profile_id",
-    "status",
-)
+# Every column but the id, in the table's order (``insert_events`` gives the values in it).
+_COLUMNS = tuple(c.name for c in events.c if c.name != "id")
 _INSERT_SQLITE = (
     f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES {{}} "
     "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id, source_id, message_id"
