@@ -154,6 +154,10 @@ async def insert_merges(session: AsyncSession, rows: list[dict[str, Any]]) -> No
         await session.execute(table_of(Merge).insert(), rows)
 
 
+async def get_identity(session: AsyncSession, key: str) -> Identity | None:
+    return await session.get(Identity, key)
+
+
 async def get_profile(session: AsyncSession, profile_id: str) -> Profile | None:
     return await session.get(Profile, profile_id)
 
