@@ -102,7 +102,3 @@ async def identify_events(session: AsyncSession, profile_ids: Sequence[str]) -> 
 
 async def erase(session: AsyncSession, profile_ids: Sequence[str]) -> int:
     return await repo.delete_for_profiles(session, profile_ids)
-
-
-async def event_id_of(session: AsyncSession, source_id: str, message_id: str) -> int:
-    return await repo.event_id_of(session, source_id, message_id)

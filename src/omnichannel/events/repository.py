@@ -203,10 +203,3 @@ async def list_sources(session: AsyncSession) -> list[Source]:
 
 async def source_by_name(session: AsyncSession, name: str) -> Source | None:
     return (await session.execute(select(Source).where(Source.name == name))).scalar_one_or_none()
-
-
-async def event_id_of(session: AsyncSession, source_id: str, message_id: str) -> int:
-    query = select(events.c.id).where(
-        events.c.source_id == source_id, events.c.message_id == message_id
-    )
-    return int((await session.execute(query)).scalar_one())

@@ -119,8 +119,8 @@ async def set_consents(
         "profile_id": root,
         "status": RESOLVED,
     }
-    await insert_events(session, [row])
-    event_id = await history.event_id_of(session, source.id, message_id)
+    inserted = await insert_events(session, [row])
+    event_id = inserted[(source.id, message_id)]  # a new message id: always inserted
     resolved = ResolvedEvent(event_id, root, "identify", "server", source.id, now, payload)
     await rt.bus.publish(rt, session, EventsResolved([resolved]))
     return root
