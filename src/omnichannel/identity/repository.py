@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.identity.models import Identity, Merge, Profile, Suppression
 from omnichannel.kit.db import Database
-from omnichannel.kit.driver import DriverConnection
+from omnichannel.kit.driver import DriverConnection, sqlite_rows
 from omnichannel.kit.ids import digest
 from omnichannel.kit.orm import table_of
 from omnichannel.kit.repository import chunked, in_values
@@ -32,7 +32,7 @@ class Owner(NamedTuple):
     last_seen: datetime
 
 
-_BY_KEY_SQLITE = "SELECT key, profile_id, last_seen FROM identities WHERE key IN ({})"
+_BY_KEY_SQLITE = "SELECT key, profile_id, last_seen FROM identities WHERE key IN {}"
 _BY_KEY_PG = "SELECT key, profile_id, last_seen FROM identities WHERE key = ANY($1::varchar[])"
 
 
@@ -42,8 +42,8 @@ async def identities_by_key(session: AsyncSession, keys: Sequence[str]) -> list[
     if driver.sqlite:
         found = []
         for chunk in chunked(keys):
-            placeholders = ", ".join("?" * len(chunk))
-            found += await driver.fetch(_BY_KEY_SQLITE.format(placeholders), chunk)
+            sql = _BY_KEY_SQLITE.format(sqlite_rows(1, len(chunk)))
+            found += await driver.fetch(sql, chunk)
     else:
         found = await driver.fetch(_BY_KEY_PG, [list(keys)])
     return [Owner(key, profile_id, driver.read_time(seen)) for key, profile_id, seen in found]

@@ -74,6 +74,7 @@ class DriverConnection:
 
 
 def sqlite_rows(count: int, width: int) -> str:
-    """``(?, ?), (?, ?)…``: the placeholders of ``count`` rows of ``width`` values (SQLite)."""
+    """``(?, ?), (?, ?)…``: the placeholders of ``count`` rows of ``width`` values (SQLite); one
+    row is also an ``IN`` list."""
     row = "(" + ", ".join("?" * width) + ")"
     return ", ".join([row] * count)
