@@ -14,9 +14,14 @@ from sqlalchemy import select
 from omnichannel.config import Settings
 from omnichannel.events.sources import SourceInfo
 from omnichannel.identity import service as identity
+from omnichannel.identity.domain import ProfilesMerged
 from omnichannel.identity.models import Identity, Merge
 from omnichannel.kit.clock import FrozenClock
 from omnichannel.platform import Platform
+from omnichannel.profiles import search
+from omnichannel.profiles import service as profiles
+from omnichannel.profiles.models import Trait
+from omnichannel.profiles.search_models import SearchTerm
 from tests.conftest import fresh_database
 from tests.helpers import START, drain, make_source
 
@@ -106,6 +111,91 @@ async def test_split_restores_what_the_merge_joined(platform: Platform) -> None:
         assert survivor is not None
         await identity.split(platform.rt, session, survivor, None)
     assert await graph(platform) == before
+
+
+async def test_a_chain_of_merges_in_one_batch_ends_in_the_last_survivor(
+    platform: Platform,
+) -> None:
+    """P1 and P2 merge, then their survivor into P3, in one worker batch: P3 gets the newest of
+    every trait of all three and their search terms, and both old ids resolve to it."""
+    web = await source_of(platform)
+
+    def at(minute: int) -> str:
+        return f"2026-05-04T10:{minute:02d}:00Z"
+
+    await send(
+        platform,
+        web,
+        [
+            {
+                "type": "identify",
+                "anonymousId": "v1",
+                "timestamp": at(1),
+                "traits": {"email": "p1@x.ua", "name": "Oksana", "plan": "free"},
+            },
+            {
+                "type": "identify",
+                "anonymousId": "v2",
+                "timestamp": at(2),
+                "traits": {"phone": "+380671234567", "plan": "basic", "city": "Lviv"},
+            },
+            {
+                "type": "identify",
+                "userId": "ann",
+                "timestamp": at(0),
+                "traits": {"name": "Ann", "plan": "pro", "tier": "gold"},
+            },
+        ],
+    )
+    await drain(platform)
+    async with platform.rt.db.read() as session:
+        p1, p2, p3 = [
+            await identity.lookup(session, platform.rules, type_, value)
+            for type_, value in (("anonymous_id", "v1"), ("anonymous_id", "v2"), ("user_id", "ann"))
+        ]
+    assert p1 and p2 and p3 and len({p1, p2, p3}) == 3
+    await send(
+        platform,
+        web,
+        [  # v1 (P1) with P2's phone: one of them survives the other
+            {"type": "identify", "anonymousId": "v1", "timestamp": at(3),
+             "traits": {"phone": "+380671234567"}},
+            # ann (P3) with v2, now on that survivor: P3 (a user id) survives it in turn
+            {"type": "identify", "userId": "ann", "anonymousId": "v2", "timestamp": at(4)},
+        ],
+    )  # fmt: skip
+    await drain(platform)
+    async with platform.rt.db.read() as session:
+        merges = (await session.execute(select(Merge.survivor_id, Merge.loser_id))).all()
+        (first_survivor, first_loser), (last_survivor, last_loser) = sorted(
+            merges, key=lambda m: m[0] == p3
+        )
+        assert {first_survivor, first_loser} == {p1, p2}
+        assert (last_survivor, last_loser) == (p3, first_survivor)  # a chain
+        assert await identity.canonical_id(session, p2) == p3
+        assert await identity.canonical_id(session, p1) == p3
+        shown = await profiles.view(session, p3)
+        hits = await search.search(session, platform.rules, "oksana")
+        gone = await search.search(session, platform.rules, "380671234567")
+    assert shown["traits"] == {
+        "email": "p1@x.ua",
+        "name": "Oksana",
+        "plan": "basic",
+        "city": "Lviv",
+        "tier": "gold",
+        "phone": "+380671234567",
+    }
+    assert [h.profile_id for h in hits] == [p3]
+    assert [h.profile_id for h in gone] == [p3]
+    async with platform.rt.db.read() as session:
+        terms = (await session.execute(select(SearchTerm.profile_id).distinct())).scalars().all()
+        traits = (await session.execute(select(Trait.profile_id).distinct())).scalars().all()
+    assert terms == [p3] and traits == [p3]  # nothing left on a merged-away profile
+
+
+def test_a_chain_of_merges_is_followed_to_its_end() -> None:
+    merged = ProfilesMerged((("s", "l1"), ("t", "s"), ("t", "l2")))
+    assert merged.survivors() == {"l1": "t", "s": "t", "l2": "t"}
 
 
 def messages_for(calls: list[list[tuple[str, str]]]) -> list[dict[str, object]]:

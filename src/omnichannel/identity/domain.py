@@ -7,8 +7,21 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ProfilesMerged:
-    survivor: str
-    loser: str
+    """The merges one transaction made, in order, each ``(survivor, loser)``. A survivor may be
+    merged away by a later one (a chain). Published once per transaction, not once per merge, so
+    that the modules moving a loser's data can do it for all of them in a few statements."""
+
+    merges: tuple[tuple[str, str], ...]
+
+    def survivors(self) -> dict[str, str]:
+        """Each merged-away profile and the live profile it ends in once all merges are applied."""
+        into = {loser: survivor for survivor, loser in self.merges}
+        final = {}
+        for loser, survivor in into.items():
+            while survivor in into:
+                survivor = into[survivor]
+            final[loser] = survivor
+        return final
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.identity.models import Identity, Merge, Profile, Suppression
@@ -137,16 +137,30 @@ async def move_identities(
         )
 
 
-async def move_all_identities(session: AsyncSession, loser: str, survivor: str) -> None:
-    await session.execute(
-        update(Identity).where(Identity.profile_id == loser).values(profile_id=survivor)
-    )
+_MOVE_ALL = (
+    update(table_of(Identity))
+    .where(table_of(Identity).c.profile_id == bindparam("b_from"))
+    .values(profile_id=bindparam("b_to"))
+)
+_SET_MERGED_INTO = (
+    update(table_of(Profile))
+    .where(table_of(Profile).c.id == bindparam("b_id"))
+    .values(merged_into=bindparam("b_into"))
+)
 
 
-async def set_merged_into(session: AsyncSession, profile_id: str, target: str | None) -> None:
-    await session.execute(
-        update(Profile).where(Profile.id == profile_id).values(merged_into=target)
-    )
+async def move_all_identities(session: AsyncSession, moves: dict[str, str]) -> None:
+    """Every identifier of each profile in ``moves`` goes to the profile it maps to."""
+    if moves:
+        rows = [{"b_from": loser, "b_to": survivor} for loser, survivor in sorted(moves.items())]
+        await session.execute(_MOVE_ALL, rows)
+
+
+async def set_merged_into(session: AsyncSession, targets: Sequence[tuple[str, str | None]]) -> None:
+    """Point each profile at the profile it was merged into (None: it is live again)."""
+    if targets:
+        rows = [{"b_id": profile_id, "b_into": into} for profile_id, into in sorted(targets)]
+        await session.execute(_SET_MERGED_INTO, rows)
 
 
 async def insert_merges(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

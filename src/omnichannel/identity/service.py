@@ -168,24 +168,27 @@ async def _write(
     outcome = resolver.outcome
     now = rt.clock.now()
     await repo.insert_profiles(rt.db, session, outcome.new_profiles, outcome.merged_into, now)
-    merge_rows = []
-    for merge in outcome.merges:
-        await repo.move_all_identities(session, merge.loser, merge.survivor)
-        await repo.set_merged_into(session, merge.loser, merge.survivor)
-        merge_rows.append(
-            {
-                "id": new_id(),
-                "survivor_id": merge.survivor,
-                "loser_id": merge.loser,
-                "event_id": merge.event_id,
-                "trigger": merge.trigger,
-                "identities": merge.identities,
-                "merged_at": now,
-                "split_at": None,
-            }
+    if outcome.merges:
+        merged = ProfilesMerged(tuple((m.survivor, m.loser) for m in outcome.merges))
+        await repo.move_all_identities(session, merged.survivors())
+        await repo.set_merged_into(session, [(m.loser, m.survivor) for m in outcome.merges])
+        await repo.insert_merges(
+            session,
+            [
+                {
+                    "id": new_id(),
+                    "survivor_id": merge.survivor,
+                    "loser_id": merge.loser,
+                    "event_id": merge.event_id,
+                    "trigger": merge.trigger,
+                    "identities": merge.identities,
+                    "merged_at": now,
+                    "split_at": None,
+                }
+                for merge in outcome.merges
+            ],
         )
-        await rt.bus.publish(rt, session, ProfilesMerged(merge.survivor, merge.loser))
-    await repo.insert_merges(session, merge_rows)
+        await rt.bus.publish(rt, session, merged)
     new_rows = []
     for key, ident in outcome.new_identities.items():
         first, source_id = outcome.first_seen[key]
@@ -287,7 +290,7 @@ async def split(
     root = await canonical_id(session, merge.survivor_id)
     assert root is not None
     await repo.move_identities(session, merge.identities, root, merge.loser_id)
-    await repo.set_merged_into(session, merge.loser_id, None)
+    await repo.set_merged_into(session, [(merge.loser_id, None)])
     await repo.mark_split(session, merge.id, rt.clock.now())
     current = await repo.versions(session, [root, merge.loser_id])
     if not await repo.bump_versions(session, current):

@@ -40,13 +40,18 @@ async def on_events_resolved(rt: Runtime, session: AsyncSession, event: EventsRe
 
 
 async def on_merged(rt: Runtime, session: AsyncSession, event: ProfilesMerged) -> None:
-    """The survivor takes the loser's traits and consents where the loser's are newer."""
+    """Each survivor takes its losers' traits and consents where theirs are newer.
+
+    Latest-wins is order-free, so every loser's rows go straight to the profile its chain ends in,
+    for all merges of the transaction at once."""
+    survivors = event.survivors()
+    losers = sorted(survivors)
     for table, keys in ((repo.traits, TRAIT_KEYS), (repo.consents, CONSENT_KEYS)):
-        rows = await repo.rows_of(session, table, event.loser)
+        rows = await repo.rows_of(session, table, losers)
         for row in rows:
-            row["profile_id"] = event.survivor
-        await repo.upsert_latest(rt.db, session, table, list(keys), rows)
-        await repo.delete_for(session, table, [event.loser])
+            row["profile_id"] = survivors[row["profile_id"]]
+        await repo.upsert_latest(rt.db, session, table, list(keys), latest_only(rows, keys))
+        await repo.delete_for(session, table, losers)
 
 
 async def on_split(rt: Runtime, session: AsyncSession, event: ProfileSplit) -> None:

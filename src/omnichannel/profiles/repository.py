@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.kit.db import Database, dialect_insert
 from omnichannel.kit.orm import table_of
+from omnichannel.kit.repository import chunked
 from omnichannel.profiles.models import Consent, Trait
 
 traits = table_of(Trait)
@@ -61,10 +62,16 @@ async def consents_of(session: AsyncSession, profile_id: str) -> list[Consent]:
     return list((await session.execute(query)).scalars())
 
 
-async def rows_of(session: AsyncSession, table: Table, profile_id: str) -> list[dict[str, Any]]:
-    query = select(table).where(table.c.profile_id == profile_id)
-    return [dict(row._mapping) for row in (await session.execute(query)).all()]
+async def rows_of(
+    session: AsyncSession, table: Table, profile_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for chunk in chunked(profile_ids):
+        query = select(table).where(table.c.profile_id.in_(chunk))
+        rows += [dict(row._mapping) for row in (await session.execute(query)).all()]
+    return rows
 
 
 async def delete_for(session: AsyncSession, table: Table, profile_ids: Sequence[str]) -> None:
-    await session.execute(delete(table).where(table.c.profile_id.in_(profile_ids)))
+    for chunk in chunked(profile_ids):
+        await session.execute(delete(table).where(table.c.profile_id.in_(chunk)))

@@ -114,10 +114,16 @@ async def on_events_resolved(rt: Runtime, session: AsyncSession, event: EventsRe
 
 
 async def on_merged(rt: Runtime, session: AsyncSession, event: ProfilesMerged) -> None:
-    query = select(terms_table.c.term).where(terms_table.c.profile_id == event.loser)
-    moved = list((await session.execute(query)).scalars())
-    await _add(rt, session, ((term, event.survivor) for term in moved))
-    await forget(session, [event.loser])
+    survivors = event.survivors()
+    losers = sorted(survivors)
+    moved: list[tuple[str, str]] = []
+    for chunk in chunked(losers):
+        query = select(terms_table.c.term, terms_table.c.profile_id).where(
+            terms_table.c.profile_id.in_(chunk)
+        )
+        moved += [(term, survivors[loser]) for term, loser in await session.execute(query)]
+    await _add(rt, session, moved)
+    await forget(session, losers)
 
 
 async def on_split(rt: Runtime, session: AsyncSession, event: ProfileSplit) -> None:
