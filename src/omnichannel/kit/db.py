@@ -12,13 +12,12 @@ On PostgreSQL both are one pool and concurrency is row locks plus ``FOR UPDATE S
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, event, make_url, text
+from sqlalchemy import Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -30,7 +29,6 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from omnichannel.config import Settings
-from omnichannel.kit.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
 
 def _json_dumps(value: Any) -> str:
@@ -49,7 +47,6 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.url = settings.database_url
         self.dialect = "sqlite" if settings.is_sqlite else "postgresql"
-        self.checkpointer: WalCheckpointer | None = None
         common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
         if self.dialect == "sqlite":
             # Sessions always end in COMMIT or ROLLBACK, so the pool's own reset-on-return
@@ -65,8 +62,6 @@ class Database:
             self.reader = create_async_engine(self.url, pool_size=4, max_overflow=4, **common)
             _sqlite_setup(self.writer, settings.sqlite_synchronous, immediate=True)
             _sqlite_setup(self.reader, settings.sqlite_synchronous, immediate=False)
-            self.checkpointer = WalCheckpointer(str(make_url(self.url).database))
-            self.checkpointer.start()
         else:
             self.writer = create_async_engine(
                 self.url, pool_size=10, max_overflow=10, pool_pre_ping=True, **common
@@ -105,8 +100,6 @@ class Database:
         return self.dialect == "postgresql"
 
     async def dispose(self) -> None:
-        if self.checkpointer is not None:
-            await asyncio.to_thread(self.checkpointer.stop)
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
@@ -128,8 +121,6 @@ def _sqlite_setup(engine: AsyncEngine, synchronous: str, *, immediate: bool) -> 
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA cache_size=-65536")
-        if immediate:  # the writer: checkpoints run in the background (kit.checkpoint)
-            cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
