@@ -62,9 +62,10 @@ class Settings(BaseSettings):
     # After a round that found less than a full batch, wait this long so that a trickle of
     # single calls is resolved as one batch (one transaction) rather than one by one.
     worker_linger_seconds: float = 0.05
-    # Net allocations between young-generation garbage collections (Python's default is 700;
-    # 0 keeps it). See platform.py.
-    gc_threshold: int = 50_000
+    # Net allocations between young-generation garbage collections; 0 keeps Python's 700. A
+    # large value speeds up batch ingestion but lengthens read latency's tail (platform.py), so
+    # it is meant for `omni worker` processes, which serve no reads.
+    gc_threshold: int = 0
 
     default_region: str = "UA"
     identity_priority: list[str] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))
