@@ -6,31 +6,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.events.models import PENDING, RESOLVED, Event, Source
-from omnichannel.kit.driver import DriverConnection, sqlite_rows
+from omnichannel.kit.bulk import BulkInsert
+from omnichannel.kit.driver import DriverConnection
 from omnichannel.kit.orm import table_of
-from omnichannel.kit.repository import chunked
 
 events = table_of(Event)
 
 
-# Every column but the id, in the table's order (``insert_events`` gives the values in it).
-_COLUMNS = tuple(c.name for c in events.c if c.name != "id")
-_INSERT_SQLITE = (
-    f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES {{}} "
-    "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id, source_id, message_id"
-)
-# One prepared statement for any number of rows: a column is an array.
-_INSERT_PG = (
-    f"INSERT INTO events ({', '.join(_COLUMNS)}) "
-    "SELECT s, m, t, n, c, u, a, ts, r, p::jsonb, pr, st FROM unnest("
-    "$1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], "
-    "$7::varchar[], $8::timestamptz[], $9::timestamptz[], $10::text[], $11::varchar[], "
-    "$12::smallint[]) AS x(s, m, t, n, c, u, a, ts, r, p, pr, st) "
-    "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id, source_id, message_id"
+# Every column but the id: the log's append (conflicts are retries, and are skipped).
+_INSERT = BulkInsert(
+    events,
+    [c.name for c in events.c if c.name != "id"],
+    "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id, source_id, message_id",
 )
 
 
@@ -40,36 +31,8 @@ async def insert_events(
     """Append to the log; a (source, messageId) already there is skipped: retries never double.
 
     Returns the id of each row inserted, by (source_id, message_id). Every event pays this
-    statement, so it runs on the driver (kit.driver)."""
-    if not rows:
-        return {}
-    driver = await DriverConnection.of(session, writes=True)
-    values = [
-        (
-            row["source_id"],
-            row["message_id"],
-            row["type"],
-            row["name"],
-            row["channel"],
-            row["user_id"],
-            row["anonymous_id"],
-            driver.time(row["timestamp"]),
-            driver.time(row["received_at"]),
-            driver.json(row["payload"]),
-            row["profile_id"],
-            row["status"],
-        )
-        for row in rows
-    ]
-    inserted: list[Any] = []
-    if driver.sqlite:
-        for chunk in chunked(values):
-            sql = _INSERT_SQLITE.format(sqlite_rows(len(chunk), len(_COLUMNS)))
-            inserted += await driver.fetch(sql, [v for row in chunk for v in row])
-    else:
-        inserted = await driver.fetch(
-            _INSERT_PG, [list(column) for column in zip(*values, strict=True)]
-        )
+    statement, so it is one statement for the whole group, on the driver (kit.bulk)."""
+    inserted = await _INSERT.run(session, rows)
     return {(source_id, message_id): id_ for id_, source_id, message_id in inserted}
 
 
@@ -92,14 +55,24 @@ async def claim_pending(session: AsyncSession, limit: int, skip_locked: bool) ->
     return list((await session.execute(query)).all())
 
 
-async def mark_processed(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+_MARK_SQLITE = "UPDATE events SET profile_id = ?2, status = ?3 WHERE id = ?1"
+_MARK_PG = (
+    "UPDATE events AS e SET profile_id = x.p, status = x.s "
+    "FROM unnest($1::bigint[], $2::varchar[], $3::smallint[]) AS x(i, p, s) WHERE e.id = x.i"
+)
+
+
+async def mark_processed(
+    session: AsyncSession, rows: Sequence[tuple[int, str | None, int]]
+) -> None:
+    """Set each (event id, profile id, status): on PostgreSQL one statement for all (kit.bulk
+    says why), on SQLite one executemany on the driver."""
     if rows:
-        statement = (
-            update(events)
-            .where(events.c.id == bindparam("b_id"))
-            .values(profile_id=bindparam("b_profile"), status=bindparam("b_status"))
-        )
-        await session.execute(statement, rows)
+        driver = await DriverConnection.of(session, writes=True)
+        if driver.sqlite:
+            await driver.execute_many(_MARK_SQLITE, rows)
+        else:
+            await driver.fetch(_MARK_PG, [list(column) for column in zip(*rows, strict=True)])
 
 
 async def pending_count(session: AsyncSession) -> int:

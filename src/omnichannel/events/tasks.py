@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
 # PostgreSQL: deadlock_detected and serialization_failure are "try again", not bugs.
 RETRYABLE_SQLSTATES = ("40P01", "40001")
+UNIQUE_VIOLATION = "23505"
 
 
 def _retryable(exc: Exception) -> bool:
@@ -40,7 +41,10 @@ def _retryable(exc: Exception) -> bool:
     if isinstance(exc, DBAPIError):
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         return code in RETRYABLE_SQLSTATES or "deadlock" in str(exc).lower()
-    return False
+    # Statements run on the driver (kit.driver, kit.bulk) raise asyncpg's own errors, which
+    # carry the SQLSTATE themselves; 23505 is the clash of two new identical identifiers.
+    code = getattr(exc, "sqlstate", None)
+    return code == UNIQUE_VIOLATION or code in RETRYABLE_SQLSTATES
 
 
 async def process_pending(rt: Runtime, rules: MergeRules, limit: int | None = None) -> int:
@@ -74,13 +78,14 @@ async def _process_batch(rt: Runtime, rules: MergeRules, limit: int) -> int:
             for row in rows
         ]
         resolved = await identity.resolve_batch(rt, session, rules, items)
-        updates, fanout = [], []
+        updates: list[tuple[int, str | None, int]] = []
+        fanout = []
         for row in rows:
             result = resolved[row.id]
             if result is None:
-                updates.append({"b_id": row.id, "b_profile": None, "b_status": DISCARDED})
+                updates.append((row.id, None, DISCARDED))
                 continue
-            updates.append({"b_id": row.id, "b_profile": result.profile_id, "b_status": RESOLVED})
+            updates.append((row.id, result.profile_id, RESOLVED))
             fanout.append(
                 ResolvedEvent(
                     row.id,

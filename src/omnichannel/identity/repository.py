@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.identity.models import Identity, Merge, Profile, Suppression
+from omnichannel.kit.bulk import BulkInsert
 from omnichannel.kit.db import Database
 from omnichannel.kit.driver import DriverConnection, sqlite_rows
 from omnichannel.kit.ids import digest
@@ -106,24 +107,36 @@ async def insert_profiles(
         await session.execute(db.insert(table_of(Profile)), rows)
 
 
+_INSERT_IDENTITIES = BulkInsert(table_of(Identity))
+
+
 async def insert_identities(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(table_of(Identity).insert(), rows)
+    """New identifiers, in one statement (kit.bulk). Two transactions adding the same one clash
+    on the key, and the loser retries (``events.tasks``)."""
+    await _INSERT_IDENTITIES.run(session, rows)
 
 
 _TOUCH_SQLITE = "UPDATE identities SET last_seen = ?1 WHERE key = ?2 AND last_seen < ?1"
-_TOUCH_PG = "UPDATE identities SET last_seen = $1 WHERE key = $2 AND last_seen < $1"
+_TOUCH_PG = (
+    "UPDATE identities AS i SET last_seen = x.t "
+    "FROM unnest($1::varchar[], $2::timestamptz[]) AS x(k, t) "
+    "WHERE i.key = x.k AND i.last_seen < x.t"
+)
 
 
 async def touch_identities(session: AsyncSession, seen: Sequence[tuple[str, datetime]]) -> None:
     """Move each identifier's last_seen forward to the time given (kit.driver: on the driver).
 
-    One row at a time, in the order given: the caller sorts, so concurrent workers take the row
-    locks in one order and never deadlock."""
+    The caller sorts by key, so concurrent transactions take the row locks in one order and
+    never deadlock: an executemany on SQLite, and on PostgreSQL one statement (kit.bulk says
+    why) whose plan walks the array in its order, an index lookup per key."""
     if seen:
         driver = await DriverConnection.of(session, writes=True)
-        sql = _TOUCH_SQLITE if driver.sqlite else _TOUCH_PG
-        await driver.execute_many(sql, [(driver.time(at), key) for key, at in seen])
+        if driver.sqlite:
+            await driver.execute_many(_TOUCH_SQLITE, [(driver.time(at), key) for key, at in seen])
+        else:
+            keys, times = zip(*seen, strict=True)
+            await driver.fetch(_TOUCH_PG, [list(keys), list(times)])
 
 
 async def move_identities(

@@ -19,13 +19,11 @@ CONSENT_KEYS = ("profile_id", "channel", "purpose")
 
 
 async def apply(
-    rt: Runtime, session: AsyncSession, traits: list[dict[str, Any]], consents: list[dict[str, Any]]
+    session: AsyncSession, traits: list[dict[str, Any]], consents: list[dict[str, Any]]
 ) -> None:
+    await repo.upsert_latest(session, repo.traits, TRAIT_KEYS, latest_only(traits, TRAIT_KEYS))
     await repo.upsert_latest(
-        rt.db, session, repo.traits, list(TRAIT_KEYS), latest_only(traits, TRAIT_KEYS)
-    )
-    await repo.upsert_latest(
-        rt.db, session, repo.consents, list(CONSENT_KEYS), latest_only(consents, CONSENT_KEYS)
+        session, repo.consents, CONSENT_KEYS, latest_only(consents, CONSENT_KEYS)
     )
 
 
@@ -36,7 +34,7 @@ async def on_events_resolved(rt: Runtime, session: AsyncSession, event: EventsRe
         if e.type == "identify":
             traits += trait_rows(e.profile_id, e.payload, e.timestamp, e.id)
             consents += consent_rows(e.profile_id, e.payload, e.timestamp, e.id)
-    await apply(rt, session, traits, consents)
+    await apply(session, traits, consents)
 
 
 async def on_merged(rt: Runtime, session: AsyncSession, event: ProfilesMerged) -> None:
@@ -50,7 +48,7 @@ async def on_merged(rt: Runtime, session: AsyncSession, event: ProfilesMerged) -
         rows = await repo.rows_of(session, table, losers)
         for row in rows:
             row["profile_id"] = survivors[row["profile_id"]]
-        await repo.upsert_latest(rt.db, session, table, list(keys), latest_only(rows, keys))
+        await repo.upsert_latest(session, table, keys, latest_only(rows, keys))
         await repo.delete_for(session, table, losers)
 
 
@@ -69,4 +67,4 @@ async def rebuild(rt: Runtime, session: AsyncSession, profile_id: str) -> None:
     for row in await history.identify_events(session, members):
         traits += trait_rows(profile_id, row.payload, row.timestamp, row.id)
         consents += consent_rows(profile_id, row.payload, row.timestamp, row.id)
-    await apply(rt, session, traits, consents)
+    await apply(session, traits, consents)

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, or_, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnichannel.kit.db import Database, dialect_insert
+from omnichannel.kit.bulk import BulkInsert
 from omnichannel.kit.orm import table_of
 from omnichannel.kit.repository import chunked
 from omnichannel.profiles.models import Consent, Trait
@@ -18,33 +18,25 @@ traits = table_of(Trait)
 consents = table_of(Consent)
 
 
-def _newer(table: Table, excluded: Any) -> Any:
-    """The incoming row wins if it is from a later event (event id breaks a tie in time)."""
-    return or_(
-        table.c.updated_at < excluded.updated_at,
-        and_(
-            table.c.updated_at == excluded.updated_at,
-            func.coalesce(table.c.event_id, 0) <= func.coalesce(excluded.event_id, 0),
-        ),
-    )
-
-
 async def upsert_latest(
-    db: Database, session: AsyncSession, table: Table, keys: list[str], rows: list[dict[str, Any]]
+    session: AsyncSession, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]
 ) -> None:
-    """Insert rows into ``traits`` or ``consents``; an existing row changes only if older."""
-    if rows:
-        await session.execute(_upsert(db.dialect, table, tuple(keys)), rows)
+    """Insert rows into ``traits`` or ``consents``; an existing row changes only if older.
+    One statement for all rows (kit.bulk): no key may come twice (``derive.latest_only``)."""
+    await _latest_wins(table, keys).run(session, rows)
 
 
-@cache  # built once per table: making the statement cost more than running it for a few rows
-def _upsert(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
-    statement = dialect_insert(dialect, table)
-    values = [c.name for c in table.c if c.name not in keys]
-    return statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: statement.excluded[name] for name in values},
-        where=_newer(table, statement.excluded),
+@cache  # one per table
+def _latest_wins(table: Table, keys: tuple[str, ...]) -> BulkInsert:
+    """The incoming row wins if it is from a later event (the event id breaks a tie in time)."""
+    name = table.name
+    values = ", ".join(f"{c.name} = excluded.{c.name}" for c in table.c if c.name not in keys)
+    newer = (
+        f"{name}.updated_at < excluded.updated_at OR ({name}.updated_at = excluded.updated_at "
+        f"AND coalesce({name}.event_id, 0) <= coalesce(excluded.event_id, 0))"
+    )
+    return BulkInsert(
+        table, tail=f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {values} WHERE {newer}"
     )
 
 

@@ -20,7 +20,6 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -31,7 +30,7 @@ from omnichannel.events.domain import EventsResolved
 from omnichannel.identity import service as identity
 from omnichannel.identity.domain import ProfilesMerged, ProfileSplit
 from omnichannel.identity.rules import KNOWN_TYPES, MergeRules
-from omnichannel.kit.db import dialect_insert
+from omnichannel.kit.bulk import BulkInsert
 from omnichannel.kit.orm import table_of
 from omnichannel.kit.repository import chunked
 from omnichannel.kit.runtime import Runtime
@@ -87,15 +86,12 @@ def query_term(text: str) -> str:
 # --- keeping the index ------------------------------------------------------------------------
 
 
-async def _add(rt: Runtime, session: AsyncSession, pairs: Iterable[tuple[str, str]]) -> None:
+_ADD_TERMS = BulkInsert(terms_table, tail="ON CONFLICT DO NOTHING")
+
+
+async def _add(session: AsyncSession, pairs: Iterable[tuple[str, str]]) -> None:
     rows = [{"term": term, "profile_id": pid} for term, pid in sorted(set(pairs))]
-    for chunk in chunked(rows):
-        await session.execute(_add_terms(rt.db.dialect), list(chunk))
-
-
-@cache  # built once: making the statement cost more than running it for a few rows
-def _add_terms(dialect: str) -> Any:
-    return dialect_insert(dialect, terms_table).on_conflict_do_nothing()
+    await _ADD_TERMS.run(session, rows)
 
 
 def _rules(rt: Runtime) -> MergeRules:
@@ -110,7 +106,7 @@ async def on_events_resolved(rt: Runtime, session: AsyncSession, event: EventsRe
         if e.type == "identify"
         for term in terms_of(e.payload.get("traits"), rules)
     ]
-    await _add(rt, session, pairs)
+    await _add(session, pairs)
 
 
 async def on_merged(rt: Runtime, session: AsyncSession, event: ProfilesMerged) -> None:
@@ -122,7 +118,7 @@ async def on_merged(rt: Runtime, session: AsyncSession, event: ProfilesMerged) -
             terms_table.c.profile_id.in_(chunk)
         )
         moved += [(term, survivors[loser]) for term, loser in await session.execute(query)]
-    await _add(rt, session, moved)
+    await _add(session, moved)
     await forget(session, losers)
 
 
@@ -137,7 +133,7 @@ async def on_split(rt: Runtime, session: AsyncSession, event: ProfileSplit) -> N
             for row in identifies
             for term in terms_of(row.payload.get("traits"), rules)
         ]
-        await _add(rt, session, pairs)
+        await _add(session, pairs)
 
 
 async def forget(session: AsyncSession, profile_ids: Sequence[str]) -> None:
