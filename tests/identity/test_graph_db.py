@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from omnichannel.config import Settings
 from omnichannel.events.sources import SourceInfo
+from omnichannel.identity import repository as identity_repo
 from omnichannel.identity import service as identity
 from omnichannel.identity.domain import ProfilesMerged
 from omnichannel.identity.models import Identity, Merge
@@ -22,7 +24,7 @@ from omnichannel.profiles import search
 from omnichannel.profiles import service as profiles
 from omnichannel.profiles.models import Trait
 from omnichannel.profiles.search_models import SearchTerm
-from tests.conftest import fresh_database
+from tests.conftest import BACKENDS, fresh_database
 from tests.helpers import START, drain, make_source
 
 Partition = frozenset[frozenset[str]]
@@ -298,6 +300,49 @@ async def test_two_workers_racing_on_one_new_identifier_end_in_one_profile(
     finally:
         await one.close()
         await two.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS[1:])  # SQLite's one writer lets nothing in between
+async def test_a_merge_committed_while_a_batch_resolves_sends_the_batch_round_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker A has read the graph for an event bringing a visitor's new e-mail when worker B
+    merges the visitor into a customer and commits. A must notice and resolve again, not file
+    the e-mail under the merged-away visitor."""
+    a = Platform(settings.model_copy(update={"worker_batch_size": 1}), FrozenClock(START))
+    b = Platform(settings.model_copy(update={"worker_batch_size": 1}), FrozenClock(START))
+    try:
+        web = await source_of(a)
+        await send(a, web, [{"type": "track", "anonymousId": "visitor", "event": "Viewed"}])
+        await send(a, web, [{"type": "track", "userId": "u2", "event": "Viewed"}])
+        await drain(a)
+        await send(
+            a, web, [{"type": "identify", "anonymousId": "visitor", "traits": {"email": "v@x.co"}}]
+        )
+        await send(b, web, [{"type": "identify", "userId": "u2", "anonymousId": "visitor"}])
+
+        load_members = identity_repo.identities_of_profiles
+        interleaved: list[bool] = []
+
+        async def b_commits_in_between(*args: Any) -> Any:
+            if not interleaved:  # A's first batch, right after it read who holds what
+                interleaved.append(True)
+                await drain(b)  # B takes the merge (A holds the other event) and commits
+            return await load_members(*args)
+
+        monkeypatch.setattr(identity_repo, "identities_of_profiles", b_commits_in_between)
+        await drain(a)
+        assert interleaved
+        assert await graph(a) == {frozenset({"user_id:u2", "anonymous_id:visitor", "email:v@x.co"})}
+        async with a.rt.db.read() as session:
+            holders = (await session.execute(select(Identity.profile_id).distinct())).scalars()
+            for holder in holders:
+                assert await identity.canonical_id(session, holder) == holder, (
+                    "a merged-away holder"
+                )
+    finally:
+        await a.close()
+        await b.close()
 
 
 async def test_blocked_values_never_join_people(platform: Platform) -> None:

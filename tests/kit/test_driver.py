@@ -77,7 +77,9 @@ async def test_last_seen_moves_forward_only_and_reads_back_exact(platform: Platf
         )
     async with platform.rt.db.write() as session:
         [owner] = await identity_repo.identities_by_key(session, ["email:a@b.co", "email:x@y.z"])
-        assert owner == ("email:a@b.co", "p1", WHOLE)
+        assert owner == ("email:a@b.co", "p1", WHOLE, 0)  # the version only when asked for
+        [owner] = await identity_repo.identities_by_key(session, ["email:a@b.co"], versions=True)
+        assert owner == ("email:a@b.co", "p1", WHOLE, 1)
         an_hour_later = WHOLE + timedelta(hours=1)
         await identity_repo.touch_identities(session, [("email:a@b.co", an_hour_later)])
         # Older than what is stored now: last_seen never moves back.

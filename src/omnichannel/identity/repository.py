@@ -26,28 +26,38 @@ _ANY_SUPPRESSED = select(Suppression.key_hash).limit(1)
 
 
 class Owner(NamedTuple):
-    """Who holds an identifier, and when it was last seen."""
+    """Who holds an identifier, when it was last seen, and the holder's version (if asked)."""
 
     key: str
     profile_id: str
     last_seen: datetime
+    version: int = 0  # 0 unless asked for (``versions=True``)
 
 
-_BY_KEY_SQLITE = "SELECT key, profile_id, last_seen FROM identities WHERE key IN {}"
-_BY_KEY_PG = "SELECT key, profile_id, last_seen FROM identities WHERE key = ANY($1::varchar[])"
+_BY_KEY = "SELECT key, profile_id, last_seen FROM identities WHERE key {}"
+# The holder's version from the same statement, so from the same snapshot as the holder.
+_BY_KEY_VERSIONED = (
+    "SELECT i.key, i.profile_id, i.last_seen, p.version FROM identities AS i "
+    "JOIN profiles AS p ON p.id = i.profile_id WHERE i.key {}"
+)
 
 
-async def identities_by_key(session: AsyncSession, keys: Sequence[str]) -> list[Owner]:
+async def identities_by_key(
+    session: AsyncSession, keys: Sequence[str], *, versions: bool = False
+) -> list[Owner]:
     """Every event's first question (kit.driver: on the driver)."""
     driver = await DriverConnection.of(session, writes=False)
+    sql = _BY_KEY_VERSIONED if versions else _BY_KEY
     if driver.sqlite:
         found = []
         for chunk in chunked(keys):
-            sql = _BY_KEY_SQLITE.format(sqlite_rows(1, len(chunk)))
-            found += await driver.fetch(sql, chunk)
+            found += await driver.fetch(sql.format(f"IN {sqlite_rows(1, len(chunk))}"), chunk)
     else:
-        found = await driver.fetch(_BY_KEY_PG, [list(keys)])
-    return [Owner(key, profile_id, driver.read_time(seen)) for key, profile_id, seen in found]
+        found = await driver.fetch(sql.format("= ANY($1::varchar[])"), [list(keys)])
+    return [
+        Owner(key, profile_id, driver.read_time(seen), *rest)
+        for key, profile_id, seen, *rest in found
+    ]
 
 
 async def identities_of_profiles(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:

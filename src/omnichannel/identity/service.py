@@ -66,7 +66,9 @@ async def resolve_batch(
     await rt.db.lock(session, ERASURE_LOCK, shared=True)
     keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)}
     blocked = await repo.suppressed(session, list(keys))
-    graph, last_seen = await _load(session, items, blocked)
+    graph, last_seen, read_versions = await _load(
+        session, items, blocked, versions=rt.db.concurrent_writers
+    )
     resolver = Resolver(rules, graph, new_id)
     assigned: dict[int, str | None] = {}
     for item in items:
@@ -90,8 +92,11 @@ async def resolve_batch(
             for item in items
             if item.writes_profile and (r := results[item.event_id])
         )
-        existing = await repo.versions(session, sorted(touched.difference(outcome.new_profiles)))
-        if not await repo.bump_versions(session, existing):
+        # Versions as read with the graph (one statement, one snapshot): a change another worker
+        # committed since has moved one on, and the bump misses it. (Read now, they would
+        # already include that change, and the stale graph would be written.)
+        expected = {p: read_versions[p] for p in sorted(touched.difference(outcome.new_profiles))}
+        if not await repo.bump_versions(session, expected):
             raise StaleGraph("a profile changed under this batch")
     await _write(rt, session, resolver, graph, last_seen)
     return results
@@ -127,17 +132,19 @@ async def resolve_known(
 
 
 async def _load(
-    session: AsyncSession, items: Sequence[Item], blocked: set[str]
-) -> tuple[Graph, dict[str, datetime]]:
+    session: AsyncSession, items: Sequence[Item], blocked: set[str], *, versions: bool
+) -> tuple[Graph, dict[str, datetime], dict[str, int]]:
     """The slice of the graph the batch needs.
 
     Every identifier's owner is loaded. A profile's full membership (what the limits are checked
     against) is loaded only if some event could change it: one that brings an identifier the graph
     doesn't have, or spans several profiles. Most events carry only identifiers of one profile
-    and need no more (the resolver's fast path).
+    and need no more (the resolver's fast path). With ``versions``, each holder's version is
+    read in the same statement as the holders (see ``resolve_batch``).
     """
     keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)} - blocked
-    owner, last_seen = await _owners(session, keys)
+    found = await repo.identities_by_key(session, sorted(keys), versions=versions)
+    owner = {row.key: row.profile_id for row in found}
     at_risk: set[str] = set()
     for item in items:
         event_keys = [i.key for i in (*item.identifiers, *item.alias_of) if i.key not in blocked]
@@ -147,7 +154,8 @@ async def _load(
     graph = Graph(owner=owner)
     for row in await repo.identities_of_profiles(session, sorted(at_risk)):
         graph.add(Identifier(row.type, row.value), row.profile_id)
-    return graph, last_seen
+    last_seen = {row.key: row.last_seen for row in found}
+    return graph, last_seen, {row.profile_id: row.version for row in found}
 
 
 async def _owners(
