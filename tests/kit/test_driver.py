@@ -12,7 +12,10 @@ from omnichannel.events import repository as events_repo
 from omnichannel.events.models import PENDING, Event
 from omnichannel.identity import repository as identity_repo
 from omnichannel.identity.models import Identity, Profile
+from omnichannel.kit.bulk import BulkInsert
+from omnichannel.kit.orm import table_of
 from omnichannel.platform import Platform
+from omnichannel.profiles.search_models import SearchTerm
 from tests.helpers import START, make_source
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -100,3 +103,18 @@ async def test_a_write_on_the_driver_rolls_back_with_its_session(platform: Platf
             raise RuntimeError("the transaction fails after the insert")
     async with platform.rt.db.read() as session:
         assert (await session.execute(select(Event.id))).first() is None
+
+
+async def test_a_bulk_insert_bigger_than_one_sqlite_statement_writes_every_row_once(
+    platform: Platform,
+) -> None:
+    """kit.bulk: SQLite takes the rows in chunks, PostgreSQL in one statement; either way every
+    row lands, and the conflict clause skips the ones already there."""
+    rows = [{"term": f"term-{n:05}", "profile_id": f"p{n % 7}"} for n in range(40_000)]
+    insert = BulkInsert(table_of(SearchTerm), tail="ON CONFLICT DO NOTHING")
+    async with platform.rt.db.write() as session:
+        await insert.run(session, rows[:100])
+        await insert.run(session, rows)
+    async with platform.rt.db.read() as session:
+        stored = (await session.execute(select(SearchTerm.term, SearchTerm.profile_id))).all()
+    assert sorted(stored) == sorted((r["term"], r["profile_id"]) for r in rows)

@@ -4,9 +4,9 @@ SQLAlchemy's execution layer (statement cache lookup, bind and result processors
 bridge, a driver call per cursor step) costs about 200 µs a statement here, against 45 µs for the
 same primary-key read on aiosqlite directly (README, performance). That is fine for most of the
 platform, but it was most of the cost of storing an event. So the repositories run their hottest
-statements (``events.repository.insert_events``, ``identity.repository.identities_by_key`` and
-``touch_identities``) through a ``DriverConnection``: the driver connection (aiosqlite or
-asyncpg) under the caller's session, in the caller's transaction.
+statements (``identity.repository.identities_by_key`` and ``touch_identities``, the event
+status update, and every ``kit.bulk`` insert) through a ``DriverConnection``: the driver
+connection (aiosqlite or asyncpg) under the caller's session, in the caller's transaction.
 
 The SQL of such a statement is written per backend by its repository (placeholders and arrays
 differ). This module converts values as the ORM types do (``kit.orm.UTCDateTime``, ``JSONType``),
