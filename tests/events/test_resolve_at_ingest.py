@@ -145,7 +145,8 @@ async def test_an_erasure_waits_for_transactions_resolving_events(platform: Plat
     erasing: asyncio.Task[None] | None = None
     async with platform.rt.db.write() as session:
         item = identity.Item(0, extract({"userId": "ann"}, platform.rules), START)
-        assert await identity.resolve_known(platform.rt, session, [item]) == {0: ann}
+        resolved, _ = await identity.resolve_known(platform.rt, session, [item])
+        assert resolved == {0: ann}
         erasing = asyncio.create_task(
             profiles.erase(platform.rt, {"job_id": job.id, "profile_id": ann})
         )

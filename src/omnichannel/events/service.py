@@ -174,7 +174,7 @@ class Ingestor:
             )
             for n, new in enumerate(accepted)
         ]
-        known = await identity.resolve_known(self.rt, session, items)
+        known, sightings = await identity.resolve_known(self.rt, session, items)
         for n, profile_id in known.items():
             accepted[n].row.update(profile_id=profile_id, status=RESOLVED)
         ids = await repo.insert_events(session, [new.row for new in accepted])
@@ -198,6 +198,7 @@ class Ingestor:
                 )
         if fanout:
             await self.rt.bus.publish(self.rt, session, EventsResolved(fanout))
+        await identity.record_seen(self.rt, session, sightings)  # last: see identity.service
         for n in known:
             accepted[n].resolved = True
 

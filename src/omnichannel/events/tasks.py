@@ -77,7 +77,7 @@ async def _process_batch(rt: Runtime, rules: MergeRules, limit: int) -> int:
             )
             for row in rows
         ]
-        resolved = await identity.resolve_batch(rt, session, rules, items)
+        resolved, sightings = await identity.resolve_batch(rt, session, rules, items)
         updates: list[tuple[int, str | None, int]] = []
         fanout = []
         for row in rows:
@@ -99,4 +99,5 @@ async def _process_batch(rt: Runtime, rules: MergeRules, limit: int) -> int:
             )
         await repo.mark_processed(session, updates)
         await rt.bus.publish(rt, session, EventsResolved(fanout))
+        await identity.record_seen(rt, session, sightings)  # last: see identity.service
     return len(rows)

@@ -12,6 +12,12 @@ identifiers the graph already holds, all on one profile, changes nothing in the 
 stored resolved and never waits for the worker. Everything else is left to ``resolve_batch``.
 Erasure takes a lock that every resolving transaction shares, so no event can be resolved to a
 profile that is being erased (PostgreSQL; SQLite's single writer gives the same for free).
+
+Both return, besides their results, the ``Sightings`` of the identifiers they saw: last-seen
+times to move forward, which the caller writes with ``record_seen`` as the last statement
+before its commit. Ingestion and every worker write those rows for the same customers, and a
+row's lock is held until commit; taken last, it is held for the commit alone, and the other
+side waits that much less (README, performance).
 """
 
 from __future__ import annotations
@@ -54,6 +60,14 @@ class Item:
 
 
 @dataclass
+class Sightings:
+    """When each identifier was seen in this transaction, and what its row says now."""
+
+    seen: dict[str, datetime] = field(default_factory=dict)
+    last_seen: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass
 class Resolved:
     profile_id: str  # the profile the event resolved to, kept on the event
     canonical_id: str  # the live profile it belongs to once the whole batch is applied
@@ -61,7 +75,7 @@ class Resolved:
 
 async def resolve_batch(
     rt: Runtime, session: AsyncSession, rules: MergeRules, items: Sequence[Item]
-) -> dict[int, Resolved | None]:
+) -> tuple[dict[int, Resolved | None], Sightings]:
     """Resolve each item to a profile (None: every identifier it carried is suppressed)."""
     await rt.db.lock(session, ERASURE_LOCK, shared=True)
     keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)}
@@ -98,13 +112,13 @@ async def resolve_batch(
         expected = {p: read_versions[p] for p in sorted(touched.difference(outcome.new_profiles))}
         if not await repo.bump_versions(session, expected):
             raise StaleGraph("a profile changed under this batch")
-    await _write(rt, session, resolver, graph, last_seen)
-    return results
+    await _write(rt, session, resolver, graph)
+    return results, Sightings(outcome.seen, last_seen)
 
 
 async def resolve_known(
     rt: Runtime, session: AsyncSession, items: Sequence[Item]
-) -> dict[int, str]:
+) -> tuple[dict[int, str], Sightings]:
     """The items whose identifiers all belong to one profile already, each with that profile.
 
     Such an event changes nothing in the graph but last-seen times, so it needs neither the
@@ -113,7 +127,10 @@ async def resolve_known(
     and on PostgreSQL an event that writes its profile (it needs the version check).
     """
     await rt.db.lock(session, ERASURE_LOCK, shared=True)
-    owner, last_seen = await _owners(session, {i.key for item in items for i in item.identifiers})
+    found = await repo.identities_by_key(
+        session, sorted({i.key for item in items for i in item.identifiers})
+    )
+    owner = {row.key: row.profile_id for row in found}
     resolved: dict[int, str] = {}
     seen: dict[str, datetime] = {}
     for item in items:
@@ -127,8 +144,7 @@ async def resolve_known(
         for i in item.identifiers:
             if i.key not in seen or item.at > seen[i.key]:
                 seen[i.key] = item.at
-    await _touch(rt, session, seen, last_seen)
-    return resolved
+    return resolved, Sightings(seen, {row.key: row.last_seen for row in found})
 
 
 async def _load(
@@ -158,20 +174,11 @@ async def _load(
     return graph, last_seen, {row.profile_id: row.version for row in found}
 
 
-async def _owners(
-    session: AsyncSession, keys: set[str]
-) -> tuple[dict[str, str], dict[str, datetime]]:
-    """The profile holding each of these identifiers the graph has, and its last_seen."""
-    found = await repo.identities_by_key(session, sorted(keys))
-    return {row.key: row.profile_id for row in found}, {row.key: row.last_seen for row in found}
-
-
 async def _write(
     rt: Runtime,
     session: AsyncSession,
     resolver: Resolver,
     graph: Graph,
-    last_seen: dict[str, datetime],
 ) -> None:
     outcome = resolver.outcome
     now = rt.clock.now()
@@ -212,17 +219,16 @@ async def _write(
             }
         )
     await repo.insert_identities(session, new_rows)
-    await _touch(rt, session, outcome.seen, last_seen)
 
 
-async def _touch(
-    rt: Runtime, session: AsyncSession, seen: dict[str, datetime], last_seen: dict[str, datetime]
-) -> None:
-    """Move identifiers' last_seen to their newest event, where it is newer by the precision."""
+async def record_seen(rt: Runtime, session: AsyncSession, sightings: Sightings) -> None:
+    """Move identifiers' last_seen to their newest event, where it is newer by the precision.
+    Call it last before the commit (see the module's docstring)."""
     precision = timedelta(seconds=rt.settings.last_seen_precision_seconds)
+    last_seen = sightings.last_seen
     moved = [
         (key, at)
-        for key, at in sorted(seen.items())
+        for key, at in sorted(sightings.seen.items())
         if key in last_seen and at - last_seen[key] >= precision
     ]
     await repo.touch_identities(session, moved)
