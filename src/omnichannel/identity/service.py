@@ -63,8 +63,8 @@ class Item:
 class Sightings:
     """When each identifier was seen in this transaction, and what its row says now."""
 
-    seen: dict[str, datetime] = field(default_factory=dict)
-    last_seen: dict[str, datetime] = field(default_factory=dict)
+    seen: dict[str, datetime]
+    last_seen: dict[str, datetime]
 
 
 @dataclass
