@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 
+from omnichannel.config import Settings
+
 Row = tuple[Any, ...]
 
 
@@ -89,13 +91,15 @@ class SqliteDB(RawDB):
 
     def __init__(self, path: str, synchronous: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        # The server's own pragmas (omnichannel.kit.db), so the baseline gets the same durability.
+        # The server's own pragmas (omnichannel.kit.db), so the baseline gets the same durability
+        # and the same checkpoints.
         for pragma in (
             "journal_mode=WAL",
             f"synchronous={synchronous}",
             "foreign_keys=ON",
             "busy_timeout=60000",
             "cache_size=-65536",
+            f"wal_autocheckpoint={Settings().sqlite_wal_autocheckpoint}",
         ):
             self.conn.execute(f"PRAGMA {pragma}")
 

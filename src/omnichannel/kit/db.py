@@ -60,8 +60,8 @@ class Database:
                 **common,
             )
             self.reader = create_async_engine(self.url, pool_size=4, max_overflow=4, **common)
-            _sqlite_setup(self.writer, settings.sqlite_synchronous, immediate=True)
-            _sqlite_setup(self.reader, settings.sqlite_synchronous, immediate=False)
+            _sqlite_setup(self.writer, settings, immediate=True)
+            _sqlite_setup(self.reader, settings, immediate=False)
         else:
             self.writer = create_async_engine(
                 self.url, pool_size=10, max_overflow=10, pool_pre_ping=True, **common
@@ -110,17 +110,18 @@ def dialect_insert(dialect: str, table: Table) -> sqlite.Insert | postgresql.Ins
     return sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
 
 
-def _sqlite_setup(engine: AsyncEngine, synchronous: str, *, immediate: bool) -> None:
+def _sqlite_setup(engine: AsyncEngine, settings: Settings, *, immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
         # Take transaction control from the driver so BEGIN is ours (see on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={int(settings.sqlite_wal_autocheckpoint)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
