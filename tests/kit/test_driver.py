@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 import pytest
 from sqlalchemy import select
 
@@ -118,3 +119,26 @@ async def test_a_bulk_insert_bigger_than_one_sqlite_statement_writes_every_row_o
     async with platform.rt.db.read() as session:
         stored = (await session.execute(select(SearchTerm.term, SearchTerm.profile_id))).all()
     assert sorted(stored) == sorted((r["term"], r["profile_id"]) for r in rows)
+
+
+async def test_a_payload_given_serialised_and_a_shared_time_read_back_as_given(
+    platform: Platform,
+) -> None:
+    """Ingestion hands the log its payloads already serialised (``orjson.Fragment``) and every
+    event of a call the same ``received_at`` object; each row still reads back as its own."""
+    source_id = (await platform.sources.authenticate(await make_source(platform, "web"))).id
+    received = START + timedelta(seconds=5)
+    rows = []
+    for n in range(3):
+        row = event_row(source_id, f"m{n}", START + timedelta(seconds=n))
+        row["received_at"] = received
+        if n != 1:
+            row["payload"] = orjson.Fragment(orjson.dumps(row["payload"]))
+        rows.append(row)
+    async with platform.rt.db.write() as session:
+        await events_repo.insert_events(session, rows)
+    async with platform.rt.db.read() as session:
+        stored = (await session.execute(select(Event).order_by(Event.message_id))).scalars().all()
+    assert [e.timestamp for e in stored] == [START + timedelta(seconds=n) for n in range(3)]
+    assert {e.received_at for e in stored} == {received}
+    assert all(e.payload == event_row(source_id, "", START)["payload"] for e in stored)

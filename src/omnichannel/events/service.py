@@ -53,6 +53,9 @@ class NewEvent:
     """An accepted message: its row for the log and the identifiers it carries, normalised once."""
 
     row: dict[str, Any]
+    # The message as stored; the row holds it serialised, done here rather than in the log's
+    # insert, which runs while every other writer waits (kit.group_commit).
+    payload: dict[str, Any]
     identifiers: list[Identifier]
     alias_of: list[Identifier]
     # Set by ``store``: resolved in the ingestion transaction, nothing left for the worker.
@@ -107,10 +110,12 @@ class Ingestor:
     ) -> tuple[NewEvent | None, list[dict[str, str]]]:
         if not isinstance(raw, dict):
             return None, [field_error("", "each event must be a JSON object")]
-        if measure_size and len(orjson.dumps(raw)) > self.max_event_bytes:
+        document = orjson.dumps(raw)
+        if measure_size and len(document) > self.max_event_bytes:
             return None, [field_error("", f"the event is over {self.max_event_bytes} bytes")]
         if batch_context and "context" not in raw:
             raw = {**raw, "context": batch_context}
+            document = b""
         message, errors = validate_message(raw)
         if message is None:
             return None, errors
@@ -139,7 +144,10 @@ class Ingestor:
             name = message.groupId
         elif isinstance(message, Alias):
             name = message.previousId
-        row = {
+        payload = raw
+        if not message.messageId:
+            payload, document = {**raw, "messageId": message_id}, b""
+        row: dict[str, Any] = {
             "source_id": source.id,
             "message_id": message_id,
             "type": message.type,
@@ -149,11 +157,12 @@ class Ingestor:
             "anonymous_id": message.anonymousId,
             "timestamp": event_time(message, received_at, batch_sent_at),
             "received_at": received_at,
-            "payload": raw if message.messageId else {**raw, "messageId": message_id},
+            # Serialised once: the size check above already did it, unless the message changed.
+            "payload": orjson.Fragment(document or orjson.dumps(payload)),
             "profile_id": None,
             "status": PENDING,
         }
-        return NewEvent(row, identifiers, alias_of), []
+        return NewEvent(row, payload, identifiers, alias_of), []
 
     async def store(self, accepted: list[NewEvent]) -> int:
         """Append events to the log; returns once they are committed (group commit, see kit),
@@ -170,7 +179,7 @@ class Ingestor:
                 alias_of=new.alias_of,
                 at=new.row["timestamp"],
                 source_id=new.row["source_id"],
-                writes_profile=writes_profile(new.row["type"], new.row["payload"]),
+                writes_profile=writes_profile(new.row["type"], new.payload),
             )
             for n, new in enumerate(accepted)
         ]
@@ -193,7 +202,7 @@ class Ingestor:
                         row["channel"],
                         row["source_id"],
                         row["timestamp"],
-                        row["payload"],
+                        accepted[n].payload,
                     )
                 )
         if fanout:

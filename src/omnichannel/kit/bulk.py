@@ -58,8 +58,14 @@ class BulkInsert:
         self._converts = [(t.startswith("TIMESTAMP"), t == "JSONB") for t in types]
 
     def _converters(self, driver: DriverConnection) -> list[Callable[[Any], Any] | None]:
+        last: list[Any] = [None, None]  # (time, converted): a call's events share received_at
+
         def timed(value: Any) -> Any:
-            return None if value is None else driver.time(value)
+            if value is None:
+                return None
+            if value is not last[0]:
+                last[:] = value, driver.time(value)
+            return last[1]
 
         return [
             timed if is_time else driver.json if is_json else None
