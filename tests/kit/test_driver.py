@@ -52,16 +52,22 @@ async def test_events_written_on_the_driver_read_back_through_the_orm(platform: 
             session, [event_row(source.id, "m1", WHOLE), event_row(source.id, "m2", later)]
         )
         again = await events_repo.insert_events(session, [event_row(source.id, "m1", WHOLE)])
+        # A retry in the middle of new rows: only the new ones are inserted, each with its id.
+        mixed = await events_repo.insert_events(
+            session,
+            [event_row(source.id, m, WHOLE) for m in ("m3", "m2", "m4", "m4")],
+        )
     assert set(ids) == {(source.id, "m1"), (source.id, "m2")} and again == {}
+    assert set(mixed) == {(source.id, "m3"), (source.id, "m4")}
     async with platform.rt.db.read() as session:
-        rows = (await session.execute(select(Event).order_by(Event.timestamp))).scalars().all()
-        exact = select(Event.message_id).where(Event.timestamp == WHOLE)
+        rows = (await session.execute(select(Event).order_by(Event.id))).scalars().all()
+        exact = select(Event.message_id).where(Event.timestamp == WHOLE).order_by(Event.id)
         found = (await session.execute(exact)).scalars().all()
-    assert [r.message_id for r in rows] == ["m1", "m2"]
-    assert [r.timestamp for r in rows] == [WHOLE, later.astimezone(UTC)]
+    assert [r.message_id for r in rows] == ["m1", "m2", "m3", "m4"]
+    assert [r.timestamp for r in rows] == [WHOLE, later.astimezone(UTC), WHOLE, WHOLE]
     assert rows[0].payload == {"event": "Viewed", "big": 2**53 + 1, "text": "ünïcode"}
-    assert {r.id for r in rows} == set(ids.values())
-    assert found == ["m1"]
+    assert {r.message_id: r.id for r in rows} == {m: i for (_, m), i in (ids | mixed).items()}
+    assert found == ["m1", "m3", "m4"]
 
 
 async def test_last_seen_moves_forward_only_and_reads_back_exact(platform: Platform) -> None:

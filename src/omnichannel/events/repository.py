@@ -18,11 +18,12 @@ events = table_of(Event)
 
 
 # Every column but the id: the log's append (conflicts are retries, and are skipped).
-_INSERT = BulkInsert(
-    events,
-    [c.name for c in events.c if c.name != "id"],
-    "ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id, source_id, message_id",
-)
+_COLUMNS = [c.name for c in events.c if c.name != "id"]
+_SKIP_RETRIES = "ON CONFLICT (source_id, message_id) DO NOTHING"
+_INSERT = BulkInsert(events, _COLUMNS, f"{_SKIP_RETRIES} RETURNING id, source_id, message_id")
+_APPEND_SQLITE = BulkInsert(events, _COLUMNS, _SKIP_RETRIES)
+_LAST_ID = "SELECT coalesce(max(id), 0) FROM events"
+_SINCE = "SELECT id, source_id, message_id FROM events WHERE id > ?"
 
 
 async def insert_events(
@@ -32,7 +33,21 @@ async def insert_events(
 
     Returns the id of each row inserted, by (source_id, message_id). Every event pays this
     statement, so it is one statement for the whole group, on the driver (kit.bulk)."""
-    inserted = await _INSERT.run(session, rows)
+    if not rows:
+        return {}
+    driver = await DriverConnection.of(session, writes=True)
+    if not driver.sqlite:
+        inserted = await _INSERT.run(session, rows)
+        return {(source_id, message_id): id_ for id_, source_id, message_id in inserted}
+    # SQLite: one cached statement for every row (kit.bulk), and the ids without RETURNING. The
+    # transaction is the only writer (BEGIN IMMEDIATE), and a new row's id is one above the
+    # largest, so if every row went in, they hold the ids after the largest before, in order.
+    before = (await driver.fetch(_LAST_ID, []))[0][0]
+    await _APPEND_SQLITE.run(session, rows)
+    after = (await driver.fetch(_LAST_ID, []))[0][0]
+    if after - before == len(rows):
+        return {(r["source_id"], r["message_id"]): before + n for n, r in enumerate(rows, 1)}
+    inserted = await driver.fetch(_SINCE, [before])  # some were retries: read back the rest
     return {(source_id, message_id): id_ for id_, source_id, message_id in inserted}
 
 
