@@ -8,7 +8,7 @@ CPU per event (README, performance). ``BulkInsert`` writes any number of rows wi
 * PostgreSQL: one array per column, spread back into rows by ``unnest``, so one prepared
   statement serves every count;
 * SQLite: one single-row statement run by the driver's ``executemany``, a loop in C over one
-  compiled statement (10–20 % faster than a multi-row ``VALUES`` list, which is compiled anew
+  compiled statement (10 to 20 % faster than a multi-row ``VALUES`` list, which is compiled anew
   for every row count); a multi-row list, chunked under the bound-parameter limit, only when the
   tail has a ``RETURNING`` to read.
 
