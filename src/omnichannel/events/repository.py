@@ -32,7 +32,7 @@ async def insert_events(
     """Append to the log; a (source, messageId) already there is skipped: retries never double.
 
     Returns the id of each row inserted, by (source_id, message_id). Every event pays this
-    statement, so it is one statement for the whole group, on the driver (kit.bulk)."""
+    statement, so it is one driver call for the whole group (kit.bulk)."""
     if not rows:
         return {}
     driver = await DriverConnection.of(session, writes=True)
