@@ -9,7 +9,9 @@ from datetime import timedelta
 import httpx
 import orjson
 import pytest
+from sqlalchemy import select
 
+from omnichannel.events.models import Event
 from tests.helpers import START, app_platform, basic, drain, nothing_but, table_counts
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -361,3 +363,27 @@ async def test_the_openapi_document_lists_every_ingestion_route(
     paths = (await app_client.get("/openapi.json")).json()["paths"]
     for name in ("identify", "track", "page", "screen", "group", "alias", "batch"):
         assert "post" in paths[f"/v1/{name}"], name
+
+
+async def test_the_log_keeps_what_ingestion_added_to_a_message(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    """A batch's own context and a generated messageId are part of the stored message, not
+    only of what the client sent (the log's payload is serialised at validation)."""
+    batch = {
+        "batch": [
+            {"type": "track", "userId": "u1", "event": "Plain", "messageId": "given"},
+            {"type": "track", "userId": "u1", "event": "No id"},
+        ],
+        "context": {"channel": "pos"},
+    }
+    answer = await post(app_client, "/v1/batch", web_key, batch)
+    generated = answer.json()["results"][1]["messageId"]
+    async with app_platform(app_client).rt.db.read() as session:
+        stored = dict((await session.execute(select(Event.message_id, Event.payload))).all())
+    assert stored["given"] == {**batch["batch"][0], "context": {"channel": "pos"}}
+    assert stored[generated] == {
+        **batch["batch"][1],
+        "context": {"channel": "pos"},
+        "messageId": generated,
+    }

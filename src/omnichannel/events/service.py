@@ -110,12 +110,11 @@ class Ingestor:
     ) -> tuple[NewEvent | None, list[dict[str, str]]]:
         if not isinstance(raw, dict):
             return None, [field_error("", "each event must be a JSON object")]
-        document = orjson.dumps(raw)
+        sent, document = raw, orjson.dumps(raw)
         if measure_size and len(document) > self.max_event_bytes:
             return None, [field_error("", f"the event is over {self.max_event_bytes} bytes")]
         if batch_context and "context" not in raw:
             raw = {**raw, "context": batch_context}
-            document = b""
         message, errors = validate_message(raw)
         if message is None:
             return None, errors
@@ -144,9 +143,7 @@ class Ingestor:
             name = message.groupId
         elif isinstance(message, Alias):
             name = message.previousId
-        payload = raw
-        if not message.messageId:
-            payload, document = {**raw, "messageId": message_id}, b""
+        payload = raw if message.messageId else {**raw, "messageId": message_id}
         row: dict[str, Any] = {
             "source_id": source.id,
             "message_id": message_id,
@@ -157,8 +154,8 @@ class Ingestor:
             "anonymous_id": message.anonymousId,
             "timestamp": event_time(message, received_at, batch_sent_at),
             "received_at": received_at,
-            # Serialised once: the size check above already did it, unless the message changed.
-            "payload": orjson.Fragment(document or orjson.dumps(payload)),
+            # Serialised once: the size check above did it, unless the message was added to.
+            "payload": orjson.Fragment(document if payload is sent else orjson.dumps(payload)),
             "profile_id": None,
             "status": PENDING,
         }
