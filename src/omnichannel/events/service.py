@@ -3,8 +3,9 @@
 ``accept`` validates each message on its own (a batch answers per event), resolves its time,
 channel and identifiers, and ``store`` appends the good ones in one transaction. The HTTP answer
 is sent only after that commit. An event whose identifiers all belong to one known profile is
-resolved in that same transaction (``identity.resolve_known``) and published at once; the rest
-stay pending for the worker (``events.tasks``), which can't lose what was acknowledged.
+resolved in that same transaction (``identity.resolve_known``, from the owners this process
+remembers: ``identity.cache``) and published at once; the rest stay pending for the worker
+(``events.tasks``), which can't lose what was acknowledged.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from omnichannel.events.schemas import Alias, Group, Page, Screen, Track, as_utc
 from omnichannel.events.schemas import validate as validate_message
 from omnichannel.events.sources import SourceInfo
 from omnichannel.identity import service as identity
+from omnichannel.identity.cache import OwnerCache
 from omnichannel.identity.rules import Identifier, MergeRules, alias_candidates, extract
 from omnichannel.kit.group_commit import GroupCommit
 from omnichannel.kit.ids import new_id
@@ -76,6 +78,7 @@ class Ingestor:
         self.rt, self.rules = rt, rules
         self.max_event_bytes = rt.settings.max_event_bytes
         self._log = GroupCommit(rt.db, self._append, linger=rt.settings.ingest_linger_seconds)
+        self._owners = OwnerCache(rt.settings.identity_cache_size)
 
     def accept(
         self,
@@ -165,7 +168,11 @@ class Ingestor:
         """Append events to the log; returns once they are committed (group commit, see kit),
         with how many of them wait for the worker."""
         if accepted:
-            await self._log.submit(accepted)
+            try:
+                await self._log.submit(accepted)
+            except Exception:
+                self._owners.forget()  # the last-seen times it was told of were not committed
+                raise
         return sum(not new.resolved for new in accepted)
 
     async def _append(self, session: AsyncSession, accepted: list[NewEvent]) -> None:
@@ -180,7 +187,7 @@ class Ingestor:
             )
             for n, new in enumerate(accepted)
         ]
-        known, sightings = await identity.resolve_known(self.rt, session, items)
+        known, sightings = await identity.resolve_known(self.rt, session, items, self._owners)
         for n, profile_id in known.items():
             accepted[n].row.update(profile_id=profile_id, status=RESOLVED)
         ids = await repo.insert_events(session, [new.row for new in accepted])
@@ -204,7 +211,8 @@ class Ingestor:
                 )
         if fanout:
             await self.rt.bus.publish(self.rt, session, EventsResolved(fanout))
-        await identity.record_seen(self.rt, session, sightings)  # last: see identity.service
+        moved = await identity.record_seen(self.rt, session, sightings)  # last: identity.service
+        self._owners.seen(moved)
         for n in known:
             accepted[n].resolved = True
 

@@ -4,16 +4,18 @@ A profile row is a node: identifiers point at live profiles only (a merge moves 
 merged profile keeps a ``merged_into`` pointer so its id still resolves to the survivor.
 ``version`` is bumped by every change to a profile's identity set or traits; a writer that read
 an older version retries, which is how two workers on PostgreSQL never break a merge rule.
+``identity_owner_changes`` lists the profiles whose identifiers changed hands lately (merge,
+split, erasure), for the processes that remember owners (``identity.cache``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omnichannel.kit.orm import Base, JSONType, UTCDateTime
+from omnichannel.kit.orm import Base, BigId, JSONType, UTCDateTime
 
 
 class Profile(Base):
@@ -70,3 +72,24 @@ class Suppression(Base):
 
     key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# How long a row of ``identity_owner_changes`` is kept: a process that has not read them for half
+# of it forgets every owner it remembers (``identity.cache``).
+OWNER_CHANGES_KEPT = timedelta(hours=1)
+
+
+class OwnerChange(Base):
+    """A profile some of whose identifiers went to another profile, or were erased."""
+
+    __tablename__ = "identity_owner_changes"
+    # AUTOINCREMENT: SQLite never hands out a sequence number again once its row is pruned, so
+    # a reader's cursor (the last number it read) never skips a new row.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(String(36))
+    # PostgreSQL: the writing transaction's id. Sequence numbers are handed out before commit, so
+    # there a reader follows transaction ids instead (``repository.owner_changes``).
+    txid: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

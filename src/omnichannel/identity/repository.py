@@ -6,10 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, insert, literal_column, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnichannel.identity.models import Identity, Merge, Profile, Suppression
+from omnichannel.identity.models import (
+    OWNER_CHANGES_KEPT,
+    Identity,
+    Merge,
+    OwnerChange,
+    Profile,
+    Suppression,
+)
 from omnichannel.kit.bulk import BulkInsert
 from omnichannel.kit.db import Database
 from omnichannel.kit.driver import DriverConnection, sqlite_rows
@@ -150,8 +157,9 @@ async def touch_identities(session: AsyncSession, seen: Sequence[tuple[str, date
 
 
 async def move_identities(
-    session: AsyncSession, keys: Sequence[str], from_profile: str, to_profile: str
+    session: AsyncSession, keys: Sequence[str], from_profile: str, to_profile: str, at: datetime
 ) -> None:
+    await record_owner_changes(session, [from_profile, to_profile], at)
     for chunk in chunked(keys):
         await session.execute(
             update(Identity)
@@ -172,9 +180,10 @@ _SET_MERGED_INTO = (
 )
 
 
-async def move_all_identities(session: AsyncSession, moves: dict[str, str]) -> None:
+async def move_all_identities(session: AsyncSession, moves: dict[str, str], at: datetime) -> None:
     """Every identifier of each profile in ``moves`` goes to the profile it maps to."""
     if moves:
+        await record_owner_changes(session, sorted(moves), at)
         rows = [{"b_from": loser, "b_to": survivor} for loser, survivor in sorted(moves.items())]
         await session.execute(_MOVE_ALL, rows)
 
@@ -240,6 +249,7 @@ async def erase(
     db: Database, session: AsyncSession, profile_ids: Sequence[str], at: datetime
 ) -> int:
     """Delete the profiles, their identifiers and merge rows; suppress the identifiers."""
+    await record_owner_changes(session, profile_ids, at)
     keys: list[str] = []
     for chunk in chunked(profile_ids):
         query = select(Identity.key).where(Identity.profile_id.in_(chunk))
@@ -254,3 +264,47 @@ async def erase(
         )
         await session.execute(delete(Profile).where(Profile.id.in_(chunk)))
     return len(keys)
+
+
+# --- owner changes (identity.cache) ----------------------------------------------------------
+
+_OWNER_CHANGES = table_of(OwnerChange)
+# PostgreSQL: xid8 has no cast to bigint but through text; 64 bits, so it never wraps.
+_TXID = "pg_current_xact_id()::text::bigint"
+_CHANGES_SQLITE = "SELECT seq, profile_id FROM identity_owner_changes WHERE seq > ?"
+# Rows of every transaction that was still running at the last read, and the oldest transaction
+# running now: rows of older ones are all committed (or gone) and were read, by this or an
+# earlier call.
+_CHANGES_PG = (
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
+    "(SELECT array_agg(profile_id) FROM identity_owner_changes WHERE txid >= $1)"
+)
+
+
+async def record_owner_changes(
+    session: AsyncSession, profile_ids: Sequence[str], at: datetime
+) -> None:
+    """Note that these profiles' identifiers changed hands, and prune notes past their time."""
+    if not profile_ids:
+        return
+    table = _OWNER_CHANGES
+    statement = insert(table)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.values(txid=literal_column(_TXID))
+    await session.execute(statement, [{"profile_id": p, "at": at} for p in profile_ids])
+    await session.execute(delete(table).where(table.c.at < at - OWNER_CHANGES_KEPT))
+
+
+async def owner_changes(session: AsyncSession, cursor: int) -> tuple[int, list[str]]:
+    """The profiles noted since ``cursor`` (0: from the start), and the cursor for next time.
+
+    SQLite: every writer is exclusive, so sequence numbers commit in order and the cursor is
+    the last one read. PostgreSQL: a transaction takes its number before it commits, so a later
+    number can commit first; there the cursor is the oldest transaction running at the read, and
+    the rows of every transaction from it on are read again next time."""
+    driver = await DriverConnection.of(session, writes=False)
+    if driver.sqlite:
+        rows = await driver.fetch(_CHANGES_SQLITE, [cursor])
+        return max((seq for seq, _ in rows), default=cursor), [p for _, p in rows]
+    ((xmin, profile_ids),) = await driver.fetch(_CHANGES_PG, [cursor])
+    return int(xmin), list(profile_ids or ())

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.errors import Conflict, InvalidRequest, NotFound
 from omnichannel.identity import repository as repo
+from omnichannel.identity.cache import OwnerCache
 from omnichannel.identity.domain import ProfilesMerged, ProfileSplit
 from omnichannel.identity.models import Identity, Merge, Profile
 from omnichannel.identity.models import Merge as MergeRow
@@ -117,19 +118,22 @@ async def resolve_batch(
 
 
 async def resolve_known(
-    rt: Runtime, session: AsyncSession, items: Sequence[Item]
+    rt: Runtime, session: AsyncSession, items: Sequence[Item], cache: OwnerCache | None = None
 ) -> tuple[dict[int, str], Sightings]:
     """The items whose identifiers all belong to one profile already, each with that profile.
 
     Such an event changes nothing in the graph but last-seen times, so it needs neither the
     resolver nor the worker. Left out, for ``resolve_batch``: an identifier the graph lacks (it
     may be new, or erased and suppressed), identifiers on several profiles (a merge), an alias,
-    and on PostgreSQL an event that writes its profile (it needs the version check).
+    and on PostgreSQL an event that writes its profile (it needs the version check). With a
+    ``cache``, the holders this process remembers are used (``identity.cache``).
     """
     await rt.db.lock(session, ERASURE_LOCK, shared=True)
-    found = await repo.identities_by_key(
-        session, sorted({i.key for item in items for i in item.identifiers})
-    )
+    keys = sorted({i.key for item in items for i in item.identifiers})
+    if cache is None:
+        found = await repo.identities_by_key(session, keys)
+    else:
+        found = await cache.owners(session, keys, rt.clock.now())
     owner = {row.key: row.profile_id for row in found}
     resolved: dict[int, str] = {}
     seen: dict[str, datetime] = {}
@@ -185,7 +189,7 @@ async def _write(
     await repo.insert_profiles(rt.db, session, outcome.new_profiles, outcome.merged_into, now)
     if outcome.merges:
         merged = ProfilesMerged(tuple((m.survivor, m.loser) for m in outcome.merges))
-        await repo.move_all_identities(session, merged.survivors())
+        await repo.move_all_identities(session, merged.survivors(), now)
         await repo.set_merged_into(session, [(m.loser, m.survivor) for m in outcome.merges])
         await repo.insert_merges(
             session,
@@ -221,9 +225,11 @@ async def _write(
     await repo.insert_identities(session, new_rows)
 
 
-async def record_seen(rt: Runtime, session: AsyncSession, sightings: Sightings) -> None:
-    """Move identifiers' last_seen to their newest event, where it is newer by the precision.
-    Call it last before the commit (see the module's docstring)."""
+async def record_seen(
+    rt: Runtime, session: AsyncSession, sightings: Sightings
+) -> list[tuple[str, datetime]]:
+    """Move identifiers' last_seen to their newest event, where it is newer by the precision;
+    returns what it moved. Call it last before the commit (see the module's docstring)."""
     precision = timedelta(seconds=rt.settings.last_seen_precision_seconds)
     last_seen = sightings.last_seen
     moved = [
@@ -232,6 +238,7 @@ async def record_seen(rt: Runtime, session: AsyncSession, sightings: Sightings) 
         if key in last_seen and at - last_seen[key] >= precision
     ]
     await repo.touch_identities(session, moved)
+    return moved
 
 
 async def live_profile(session: AsyncSession, profile_id: str) -> Profile | None:
@@ -303,7 +310,7 @@ async def split(
     merge = await _merge_to_split(session, profile_id, profile.merged_into, merge_id)
     root = await canonical_id(session, merge.survivor_id)
     assert root is not None
-    await repo.move_identities(session, merge.identities, root, merge.loser_id)
+    await repo.move_identities(session, merge.identities, root, merge.loser_id, rt.clock.now())
     await repo.set_merged_into(session, [(merge.loser_id, None)])
     await repo.mark_split(session, merge.id, rt.clock.now())
     current = await repo.versions(session, [root, merge.loser_id])

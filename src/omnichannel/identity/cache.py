@@ -1,0 +1,97 @@
+"""Who holds an identifier, remembered in process: ingestion's owner lookups without a query.
+
+Ingestion asks, for every event, which profile holds each of its identifiers
+(``service.resolve_known``). A returning customer's answer rarely changes, and the lookup was
+the second-largest statement of ingestion on PostgreSQL (16 µs an event of the database's CPU,
+README, performance). So each ingesting process keeps the owners it has read, up to
+``OMNI_IDENTITY_CACHE_SIZE`` identifiers, and asks the database only for the others.
+
+An identifier changes hands only in three ways: a merge moves the loser's identifiers to the
+survivor, a split moves some back, an erasure deletes them. Each notes the profiles it took
+identifiers from or gave them to in ``identity_owner_changes``, in its own transaction
+(``repository.record_owner_changes``). Before using what it remembers, a lookup reads the notes
+made since its last read, in the caller's transaction, and forgets every owner it holds that was
+read before a note on that owner. So it answers what the identities table would have answered at
+that moment; an identifier it has not seen yet is read from the table, and a missing one is
+never remembered (it may be written any moment).
+
+The notes are kept ``OWNER_CHANGES_KEPT``; a process that read none for half that time forgets
+everything, so it never misses one that was pruned. Hand-written rather than ``functools`` or
+``cachetools``: the entries must be dropped by the profile they point at, in bulk, and what is
+evicted when full matters less than that (the older half goes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from itertools import islice
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omnichannel.identity import repository as repo
+from omnichannel.identity.models import OWNER_CHANGES_KEPT
+from omnichannel.identity.repository import Owner
+
+
+class OwnerCache:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        # key -> (owner as read, the number of the read of the notes it was read after)
+        self._owners: dict[str, tuple[Owner, int]] = {}
+        # profile id -> the number of the read of the notes that last named it
+        self._changed: dict[str, int] = {}
+        self._reads = 0
+        self._cursor = 0
+        self._last_read: datetime | None = None
+
+    async def owners(
+        self, session: AsyncSession, keys: Sequence[str], now: datetime
+    ) -> list[Owner]:
+        """The holder of each of ``keys`` the graph knows, as of this transaction."""
+        if not self.capacity:
+            return await repo.identities_by_key(session, keys)
+        await self._read_notes(session, now)
+        found: list[Owner] = []
+        wanted: list[str] = []
+        for key in keys:
+            entry = self._owners.get(key)
+            if entry is not None and self._changed.get(entry[0].profile_id, -1) <= entry[1]:
+                found.append(entry[0])
+            else:
+                wanted.append(key)
+        if wanted:
+            fetched = await repo.identities_by_key(session, wanted)
+            self._remember(fetched)
+            found += fetched
+        return found
+
+    def seen(self, moved: Sequence[tuple[str, datetime]]) -> None:
+        """Last-seen times the caller wrote, so that the next event compares with them."""
+        for key, at in moved:
+            entry = self._owners.get(key)
+            if entry is not None:
+                self._owners[key] = (entry[0]._replace(last_seen=at), entry[1])
+
+    def forget(self) -> None:
+        """Drop everything: after a failed transaction, whose last-seen times did not land."""
+        self._owners.clear()
+        self._changed.clear()
+
+    async def _read_notes(self, session: AsyncSession, now: datetime) -> None:
+        if self._last_read is not None and now - self._last_read > OWNER_CHANGES_KEPT / 2:
+            self.forget()  # notes it has not read may be pruned by now
+        self._cursor, changed = await repo.owner_changes(session, self._cursor)
+        self._last_read = now
+        self._reads += 1
+        for profile_id in changed:
+            self._changed[profile_id] = self._reads
+        if len(self._changed) > self.capacity // 4:
+            self.forget()  # as many changed profiles as that: start afresh, cheaper than pruning
+
+    def _remember(self, fetched: Sequence[Owner]) -> None:
+        if len(self._owners) + len(fetched) > self.capacity:
+            for key in list(islice(self._owners, len(self._owners) // 2 + len(fetched))):
+                del self._owners[key]
+        for owner in fetched:
+            self._owners[owner.key] = (owner, self._reads)
