@@ -82,8 +82,9 @@ class Settings(BaseSettings):
     # dozens of events within minutes; refreshing on each would cost a write per event. 30 min is
     # the visit (session) timeout of web analytics: about one write per identifier per visit.
     last_seen_precision_seconds: float = 1800.0
-    # Identifiers whose holder an ingesting process remembers (``identity.cache``); 0: none.
-    identity_cache_size: int = Field(default=500_000, ge=0)
+    # Identifiers whose holder an ingesting process remembers (``identity.cache``), ~400 bytes
+    # each; 0: none.
+    identity_cache_size: int = Field(default=200_000, ge=0)
 
     # Segment's documented limits.
     max_event_bytes: int = 32 * 1024
