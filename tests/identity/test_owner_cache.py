@@ -67,15 +67,21 @@ async def remembered_visitor(shop: Platform, office: Platform) -> tuple[SourceIn
     return web, ann, visitor
 
 
+async def log_in(office: Platform, web: SourceInfo) -> str:
+    """The visitor logs in as Ann, in ``office``: the two profiles merge. Returns the survivor."""
+    await send(office, web, "login", userId="ann", anonymousId="visitor")
+    await drain(office)
+    survivor = await holder(office, "user_id", "ann")
+    assert survivor and survivor == await holder(office, "anonymous_id", "visitor")
+    return survivor
+
+
 async def test_a_merge_committed_elsewhere_moves_what_the_process_remembers(
     platform: Platform, office: Platform
 ) -> None:
     shop = platform
     web, _, _ = await remembered_visitor(shop, office)
-    await send(office, web, "login", userId="ann", anonymousId="visitor")
-    await drain(office)
-    survivor = await holder(office, "user_id", "ann")
-    assert survivor == await holder(office, "anonymous_id", "visitor")
+    survivor = await log_in(office, web)
     assert await send(shop, web, "v2", anonymousId="visitor") == 0
     assert await stored(shop, "v2") == (RESOLVED, survivor)
 
@@ -85,9 +91,7 @@ async def test_a_split_committed_elsewhere_gives_the_identifiers_back(
 ) -> None:
     shop = platform
     web, ann, visitor = await remembered_visitor(shop, office)
-    await send(office, web, "login", userId="ann", anonymousId="visitor")
-    await drain(office)
-    survivor = await holder(office, "user_id", "ann")
+    survivor = await log_in(office, web)
     loser = visitor if survivor == ann else ann
     await send(shop, web, "v2", anonymousId="visitor")
     await send(shop, web, "a2", userId="ann")
@@ -119,9 +123,7 @@ async def test_a_process_away_longer_than_the_notes_are_kept_forgets_everything(
 ) -> None:
     shop = platform
     web, _, _ = await remembered_visitor(shop, office)
-    await send(office, web, "login", userId="ann", anonymousId="visitor")
-    await drain(office)
-    survivor = await holder(office, "user_id", "ann")
+    survivor = await log_in(office, web)
     # The notes of the merge are pruned when the next ones are written, two hours later.
     clock.advance(timedelta(hours=2))
     await send(office, web, "b0", userId="bob")

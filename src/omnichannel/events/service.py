@@ -77,8 +77,14 @@ class Ingestor:
     def __init__(self, rt: Runtime, rules: MergeRules) -> None:
         self.rt, self.rules = rt, rules
         self.max_event_bytes = rt.settings.max_event_bytes
-        self._log = GroupCommit(rt.db, self._append, linger=rt.settings.ingest_linger_seconds)
         self._owners = OwnerCache(rt.settings.identity_cache_size)
+        # A failed transaction's last-seen times, which the cache was told of, did not land.
+        self._log = GroupCommit(
+            rt.db,
+            self._append,
+            linger=rt.settings.ingest_linger_seconds,
+            on_failure=self._owners.forget,
+        )
 
     def accept(
         self,
@@ -168,11 +174,7 @@ class Ingestor:
         """Append events to the log; returns once they are committed (group commit, see kit),
         with how many of them wait for the worker."""
         if accepted:
-            try:
-                await self._log.submit(accepted)
-            except Exception:
-                self._owners.forget()  # the last-seen times it was told of were not committed
-                raise
+            await self._log.submit(accepted)
         return sum(not new.resolved for new in accepted)
 
     async def _append(self, session: AsyncSession, accepted: list[NewEvent]) -> None:

@@ -289,10 +289,14 @@ async def record_owner_changes(
         return
     table = _OWNER_CHANGES
     statement = insert(table)
+    expired = select(table.c.seq).where(table.c.at < at - OWNER_CHANGES_KEPT)
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.values(txid=literal_column(_TXID))
+        # Two workers pruning at once: each leaves the other's rows alone instead of waiting
+        # for them while it holds the locks of its merges.
+        expired = expired.with_for_update(skip_locked=True)
     await session.execute(statement, [{"profile_id": p, "at": at} for p in profile_ids])
-    await session.execute(delete(table).where(table.c.at < at - OWNER_CHANGES_KEPT))
+    await session.execute(delete(table).where(table.c.seq.in_(expired)))
 
 
 async def owner_changes(session: AsyncSession, cursor: int) -> tuple[int, list[str]]:

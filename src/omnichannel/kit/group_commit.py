@@ -31,8 +31,11 @@ class GroupCommit(Generic[T]):
         *,
         max_items: int = 10_000,
         linger: float = 0.0,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         self.db, self.write, self.max_items, self.linger = db, write, max_items, linger
+        # Called when a group's transaction failed, before the next group's begins.
+        self.on_failure = on_failure
         self._queue: list[tuple[list[T], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -62,6 +65,8 @@ class GroupCommit(Generic[T]):
             async with self.db.write() as session:
                 await self.write(session, [item for items, _ in group for item in items])
         except Exception as exc:  # every caller in the group hears of it; none is acknowledged
+            if self.on_failure is not None:
+                self.on_failure()
             for _, done in group:
                 done.set_exception(exc)
         else:
