@@ -11,6 +11,7 @@ from sqlalchemy import select
 from omnichannel.events.models import PENDING, RESOLVED, Event
 from omnichannel.events.sources import SourceInfo
 from omnichannel.identity import service as identity
+from omnichannel.identity.cache import OwnerCache
 from omnichannel.identity.models import Identity
 from omnichannel.identity.rules import extract
 from omnichannel.kit.clock import FrozenClock
@@ -145,7 +146,7 @@ async def test_an_erasure_waits_for_transactions_resolving_events(platform: Plat
     erasing: asyncio.Task[None] | None = None
     async with platform.rt.db.write() as session:
         item = identity.Item(0, extract({"userId": "ann"}, platform.rules), START)
-        resolved, _ = await identity.resolve_known(platform.rt, session, [item])
+        resolved, _ = await identity.resolve_known(platform.rt, session, [item], OwnerCache(0))
         assert resolved == {0: ann}
         erasing = asyncio.create_task(
             profiles.erase(platform.rt, {"job_id": job.id, "profile_id": ann})

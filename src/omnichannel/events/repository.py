@@ -38,16 +38,16 @@ async def insert_events(
     driver = await DriverConnection.of(session, writes=True)
     if not driver.sqlite:
         inserted = await _INSERT.run(session, rows)
-        return {(source_id, message_id): id_ for id_, source_id, message_id in inserted}
-    # SQLite: one cached statement for every row (kit.bulk), and the ids without RETURNING. The
-    # transaction is the only writer (BEGIN IMMEDIATE), and a new row's id is one above the
-    # largest, so if every row went in, they hold the ids after the largest before, in order.
-    before = (await driver.fetch(_LAST_ID, []))[0][0]
-    await _APPEND_SQLITE.run(session, rows)
-    after = (await driver.fetch(_LAST_ID, []))[0][0]
-    if after - before == len(rows):
-        return {(r["source_id"], r["message_id"]): before + n for n, r in enumerate(rows, 1)}
-    inserted = await driver.fetch(_SINCE, [before])  # some were retries: read back the rest
+    else:
+        # SQLite: one cached statement for every row (kit.bulk), and the ids without RETURNING.
+        # The transaction is the only writer (BEGIN IMMEDIATE), and a new row's id is one above
+        # the largest, so if every row went in, they hold the ids after the largest before.
+        before = (await driver.fetch(_LAST_ID, []))[0][0]
+        await _APPEND_SQLITE.run(session, rows)
+        after = (await driver.fetch(_LAST_ID, []))[0][0]
+        if after - before == len(rows):
+            return {(r["source_id"], r["message_id"]): before + n for n, r in enumerate(rows, 1)}
+        inserted = await driver.fetch(_SINCE, [before])  # some were retries: read the rest back
     return {(source_id, message_id): id_ for id_, source_id, message_id in inserted}
 
 

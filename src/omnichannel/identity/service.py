@@ -118,22 +118,19 @@ async def resolve_batch(
 
 
 async def resolve_known(
-    rt: Runtime, session: AsyncSession, items: Sequence[Item], cache: OwnerCache | None = None
+    rt: Runtime, session: AsyncSession, items: Sequence[Item], cache: OwnerCache
 ) -> tuple[dict[int, str], Sightings]:
     """The items whose identifiers all belong to one profile already, each with that profile.
 
     Such an event changes nothing in the graph but last-seen times, so it needs neither the
     resolver nor the worker. Left out, for ``resolve_batch``: an identifier the graph lacks (it
     may be new, or erased and suppressed), identifiers on several profiles (a merge), an alias,
-    and on PostgreSQL an event that writes its profile (it needs the version check). With a
-    ``cache``, the holders this process remembers are used (``identity.cache``).
+    and on PostgreSQL an event that writes its profile (it needs the version check). The holders
+    come from what this process remembers (``identity.cache``) and the database for the rest.
     """
     await rt.db.lock(session, ERASURE_LOCK, shared=True)
     keys = sorted({i.key for item in items for i in item.identifiers})
-    if cache is None:
-        found = await repo.identities_by_key(session, keys)
-    else:
-        found = await cache.owners(session, keys, rt.clock.now())
+    found = await cache.owners(session, keys, rt.clock.now())
     owner = {row.key: row.profile_id for row in found}
     resolved: dict[int, str] = {}
     seen: dict[str, datetime] = {}
