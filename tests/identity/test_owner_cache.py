@@ -18,6 +18,7 @@ from omnichannel.config import Settings
 from omnichannel.events.models import DISCARDED, PENDING, RESOLVED, Event
 from omnichannel.events.sources import SourceInfo
 from omnichannel.identity import service as identity
+from omnichannel.identity.cache import OwnerCache
 from omnichannel.identity.models import Identity
 from omnichannel.kit.clock import FrozenClock
 from omnichannel.platform import Platform
@@ -84,6 +85,38 @@ async def test_a_merge_committed_elsewhere_moves_what_the_process_remembers(
     survivor = await log_in(office, web)
     assert await send(shop, web, "v2", anonymousId="visitor") == 0
     assert await stored(shop, "v2") == (RESOLVED, survivor)
+
+
+async def test_merges_of_other_customers_leave_what_is_remembered(
+    platform: Platform, office: Platform
+) -> None:
+    shop = platform
+    web = await shop.sources.authenticate(await make_source(shop))
+    await send(shop, web, "a0", userId="ann")
+    await drain(office)
+    cache, ann = OwnerCache(8), "user_id:ann"
+
+    async def look_up() -> list[str]:
+        async with shop.rt.db.write() as session:
+            found = await cache.owners(session, [ann], shop.rt.clock.now())
+        return [owner.profile_id for owner in found]
+
+    first = await look_up()
+    assert ann in cache
+    # More profiles change hands than the cache holds identifiers: only theirs would matter.
+    for n in range(6):
+        await send(office, web, f"u{n}", userId=f"user {n}")
+        await send(office, web, f"v{n}", anonymousId=f"visitor {n}")
+        await drain(office)
+        await send(office, web, f"login {n}", userId=f"user {n}", anonymousId=f"visitor {n}")
+        await drain(office)
+    assert await look_up() == first
+    assert ann in cache and len(cache) == 1
+    # Ann's own merge drops her, and the lookup reads the survivor from the table.
+    await send(office, web, "v", anonymousId="visitor")
+    await drain(office)
+    survivor = await log_in(office, web)
+    assert await look_up() == [survivor]
 
 
 async def test_a_split_committed_elsewhere_gives_the_identifiers_back(

@@ -10,10 +10,12 @@ An identifier changes hands only in three ways: a merge moves the loser's identi
 survivor, a split moves some back, an erasure deletes them. Each notes the profiles it took
 identifiers from or gave them to in ``identity_owner_changes``, in its own transaction
 (``repository.record_owner_changes``). Before using what it remembers, a lookup reads the notes
-made since its last read, in the caller's transaction, and forgets every owner it holds that was
-read before a note on that owner. So it answers what the identities table would have answered at
-that moment; an identifier it has not seen yet is read from the table, and a missing one is
-never remembered (it may be written any moment).
+made since its last read, in the caller's transaction, and drops every identifier it holds on a
+profile named there. So it answers what the identities table would have answered at that moment;
+an identifier it has not seen yet is read from the table, and a missing one is never remembered
+(it may be written any moment). Dropping by profile, rather than marking profiles as changed and
+checking on use, keeps what the process holds bounded by its capacity however many merges it
+reads about. With nothing remembered no note matters, so such a read only moves the cursor on.
 
 The notes are kept ``OWNER_CHANGES_KEPT``; a process that read none for half that time forgets
 everything, so it never misses one that was pruned. Hand-written rather than ``functools`` or
@@ -37,11 +39,8 @@ from omnichannel.identity.repository import Owner
 class OwnerCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        # key -> (owner as read, the number of the read of the notes it was read after)
-        self._owners: dict[str, tuple[Owner, int]] = {}
-        # profile id -> the number of the read of the notes that last named it
-        self._changed: dict[str, int] = {}
-        self._reads = 0
+        self._owners: dict[str, Owner] = {}  # key -> its owner as read, oldest first
+        self._keys: dict[str, set[str]] = {}  # profile id -> the keys remembered on it
         self._cursor = 0
         self._last_read: datetime | None = None
 
@@ -55,9 +54,9 @@ class OwnerCache:
         found: list[Owner] = []
         wanted: list[str] = []
         for key in keys:
-            entry = self._owners.get(key)
-            if entry is not None and self._changed.get(entry[0].profile_id, -1) <= entry[1]:
-                found.append(entry[0])
+            owner = self._owners.get(key)
+            if owner is not None:
+                found.append(owner)
             else:
                 wanted.append(key)
         if wanted:
@@ -66,32 +65,44 @@ class OwnerCache:
             found += fetched
         return found
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._owners
+
+    def __len__(self) -> int:
+        return len(self._owners)
+
     def seen(self, moved: Sequence[tuple[str, datetime]]) -> None:
         """Last-seen times the caller wrote, so that the next event compares with them."""
         for key, at in moved:
-            entry = self._owners.get(key)
-            if entry is not None:
-                self._owners[key] = (entry[0]._replace(last_seen=at), entry[1])
+            owner = self._owners.get(key)
+            if owner is not None:
+                self._owners[key] = owner._replace(last_seen=at)
 
     def forget(self) -> None:
         """Drop everything: after a failed transaction, whose last-seen times did not land."""
         self._owners.clear()
-        self._changed.clear()
+        self._keys.clear()
 
     async def _read_notes(self, session: AsyncSession, now: datetime) -> None:
         if self._last_read is not None and now - self._last_read > OWNER_CHANGES_KEPT / 2:
             self.forget()  # notes it has not read may be pruned by now
-        self._cursor, changed = await repo.owner_changes(session, self._cursor)
         self._last_read = now
-        self._reads += 1
+        if not self._owners:
+            self._cursor = await repo.owner_changes_cursor(session)
+            return
+        self._cursor, changed = await repo.owner_changes(session, self._cursor)
         for profile_id in changed:
-            self._changed[profile_id] = self._reads
-        if len(self._changed) > self.capacity // 4:
-            self.forget()  # as many changed profiles as that: start afresh, cheaper than pruning
+            for key in self._keys.pop(profile_id, ()):
+                del self._owners[key]
 
     def _remember(self, fetched: Sequence[Owner]) -> None:
         if len(self._owners) + len(fetched) > self.capacity:
             for key in list(islice(self._owners, len(self._owners) // 2 + len(fetched))):
-                del self._owners[key]
+                owner = self._owners.pop(key)
+                keys = self._keys[owner.profile_id]
+                keys.discard(key)
+                if not keys:
+                    del self._keys[owner.profile_id]
         for owner in fetched:
-            self._owners[owner.key] = (owner, self._reads)
+            self._owners[owner.key] = owner
+            self._keys.setdefault(owner.profile_id, set()).add(owner.key)

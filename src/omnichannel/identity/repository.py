@@ -272,12 +272,13 @@ _OWNER_CHANGES = table_of(OwnerChange)
 # PostgreSQL: xid8 has no cast to bigint but through text; 64 bits, so it never wraps.
 _TXID = "pg_current_xact_id()::text::bigint"
 _CHANGES_SQLITE = "SELECT seq, profile_id FROM identity_owner_changes WHERE seq > ?"
+_CURSOR_SQLITE = "SELECT coalesce(max(seq), 0) FROM identity_owner_changes"
 # Rows of every transaction that was still running at the last read, and the oldest transaction
 # running now: rows of older ones are all committed (or gone) and were read, by this or an
 # earlier call.
+_CURSOR_PG = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 _CHANGES_PG = (
-    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
-    "(SELECT array_agg(profile_id) FROM identity_owner_changes WHERE txid >= $1)"
+    f"{_CURSOR_PG}, (SELECT array_agg(profile_id) FROM identity_owner_changes WHERE txid >= $1)"
 )
 
 
@@ -312,3 +313,10 @@ async def owner_changes(session: AsyncSession, cursor: int) -> tuple[int, list[s
         return max((seq for seq, _ in rows), default=cursor), [p for _, p in rows]
     ((xmin, profile_ids),) = await driver.fetch(_CHANGES_PG, [cursor])
     return int(xmin), list(profile_ids or ())
+
+
+async def owner_changes_cursor(session: AsyncSession) -> int:
+    """Where ``owner_changes`` would start its next read, with no notes read now."""
+    driver = await DriverConnection.of(session, writes=False)
+    ((cursor,),) = await driver.fetch(_CURSOR_SQLITE if driver.sqlite else _CURSOR_PG, [])
+    return int(cursor)
