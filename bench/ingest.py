@@ -41,7 +41,8 @@ The client is built to be cheap, since it shares the 2 cores with the server: ev
 serialised (orjson) and framed as bytes before the clock starts, and sent over raw asyncio streams
 on uvloop (``bench/loadgen.py``). CPU seconds of the server, the worker, this client and the
 whole machine are printed for each phase, so a busy machine shows in the figures
-(``other_processes_cores``: CPU used by anything but the processes of the phase and PostgreSQL).
+(``other_processes_cores``: CPU used by anything but the processes of the phase and PostgreSQL;
+``stolen_cores``: CPU the hypervisor gave to other guests while this VM wanted it).
 
 ``--py-spy PATH`` records a profile of the server (and workers) during each timed part; summarise
 it with ``bench/profile_top.py``. ``bench/pipeline_profile.py`` times each step of the pipeline
@@ -215,14 +216,14 @@ class CpuMeter:
 
     processes: dict[str, servers.Process]
     started: dict[str, float] = field(default_factory=dict)
-    machine: tuple[float, float] = (0.0, 0.0)
+    machine: tuple[float, float, float] = (0.0, 0.0, 0.0)
     wall: float = 0.0
 
     def __enter__(self) -> CpuMeter:
         self.started = {name: p.cpu() for name, p in self.processes.items()}
         self.started["client"] = time.process_time()
         self.started["postgres"] = servers.postgres_cpu()
-        self.machine = servers.machine_busy()
+        self.machine = servers.machine_cpu()
         self.wall = time.perf_counter()
         return self
 
@@ -234,11 +235,13 @@ class CpuMeter:
         used = {name: p.cpu() - self.started[name] for name, p in self.processes.items()}
         used["client"] = time.process_time() - self.started["client"]
         used["postgres"] = servers.postgres_cpu() - self.started["postgres"]
-        busy, total = servers.machine_busy()
+        busy, stolen, total = servers.machine_cpu()
         cores = os.cpu_count() or 1
-        share = (busy - self.machine[0]) / max(total - self.machine[1], 1.0)
+        elapsed = max(total - self.machine[2], 1.0)
+        share = (busy - self.machine[0]) / elapsed
         figures = {f"{name}_cpu_s": round(v, 2) for name, v in used.items()}
         figures["machine_busy_cores"] = round(share * cores, 2)
+        figures["stolen_cores"] = round((stolen - self.machine[1]) / elapsed * cores, 2)
         figures["other_processes_cores"] = round(
             max(0.0, share * cores - sum(used.values()) / wall), 2
         )
@@ -742,6 +745,7 @@ def summary(backend: str, figures: dict[str, Any]) -> Table:
             table.add_row(
                 "  other processes on the machine (cores)", fmt(run["other_processes_cores"])
             )
+            table.add_row("  stolen by the hypervisor (cores)", fmt(run["stolen_cores"]))
     if head := figures.get("headline"):
         ratio = head.get("ratio_to_bulk")
         table.add_row(
