@@ -6,7 +6,8 @@ block ends. Services never commit; the request or the job that owns the block do
 On SQLite all writes go through one connection that starts its transactions with
 ``BEGIN IMMEDIATE``: the write lock is taken up front, so two processes (``serve`` and ``worker``)
 queue on SQLite's busy timeout instead of failing with "database is locked" halfway through a
-transaction. Reads use their own pool and see committed data through WAL without blocking writers.
+transaction. Reads use their own pool and see committed data through WAL without blocking writers;
+each of their statements is one trip to the driver's thread (``kit.one_trip``).
 On PostgreSQL both are one pool and concurrency is row locks plus ``FOR UPDATE SKIP LOCKED``.
 """
 
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from omnichannel.config import Settings
+from omnichannel.kit.one_trip import use_one_trip_cursors
 
 
 def _json_dumps(value: Any) -> str:
@@ -59,7 +61,10 @@ class Database:
                 pool_reset_on_return=None,
                 **common,
             )
-            self.reader = create_async_engine(self.url, pool_size=4, max_overflow=4, **common)
+            self.reader = create_async_engine(
+                self.url, pool_size=4, max_overflow=4, pool_reset_on_return=None, **common
+            )
+            use_one_trip_cursors(self.reader)
             _sqlite_setup(self.writer, settings, immediate=True)
             _sqlite_setup(self.reader, settings, immediate=False)
         else:
