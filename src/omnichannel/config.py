@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # Pages the WAL may hold before a commit copies them back into the database file (SQLite's
     # own default is 1,000, 4 MB). Events touch random pages of the log's indexes, the traits and
     # the identities; a page committed many times between two checkpoints is copied back once,
-    # so a longer WAL means fewer page writes per event (README, performance). 10,000 pages is a
+    # so a longer WAL means fewer page writes per event (bench/README.md). 10,000 pages is a
     # WAL of up to ~40 MB, reset at every checkpoint.
     sqlite_wal_autocheckpoint: int = Field(default=10_000, ge=100)
     host: str = "127.0.0.1"

@@ -8,7 +8,7 @@ with a verdict per event and keeps the good ones.
 These are the busiest routes of the platform, so ``IngestionEdge`` serves them straight from
 ASGI, ahead of the framework: Starlette's router tries route patterns one by one and FastAPI
 solves dependencies and wraps every call in exception middleware, which together cost about as
-much CPU as the rest of a ``/v1/track`` call (see the README's performance section). FastAPI
+much CPU as the rest of a ``/v1/track`` call (see bench/README.md). FastAPI
 keeps the very same endpoints registered, for the OpenAPI document at ``/docs``. Errors are the
 same problem+json either way (``errors.problem_response``).
 

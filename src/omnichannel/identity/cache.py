@@ -3,7 +3,7 @@
 Ingestion asks, for every event, which profile holds each of its identifiers
 (``service.resolve_known``). A returning customer's answer rarely changes, and the lookup was
 the second-largest statement of ingestion on PostgreSQL (16 µs an event of the database's CPU,
-README, performance). So each ingesting process keeps the owners it has read, up to
+bench/README.md). So each ingesting process keeps the owners it has read, up to
 ``OMNI_IDENTITY_CACHE_SIZE`` identifiers, and asks the database only for the others.
 
 An identifier changes hands only in three ways: a merge moves the loser's identifiers to the

@@ -17,7 +17,7 @@ Both return, besides their results, the ``Sightings`` of the identifiers they sa
 times to move forward, which the caller writes with ``record_seen`` as the last statement
 before its commit. Ingestion and every worker write those rows for the same customers, and a
 row's lock is held until commit; taken last, it is held for the commit alone, and the other
-side waits that much less (README, performance).
+side waits that much less (bench/README.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 An ``executemany`` runs its statement once per row. On PostgreSQL every row is then its own Bind
 and Execute, with an executor start-up each, and through SQLAlchemy its own parameter processing
 too: for the worker's writes (traits, search terms, identifiers) that was most of PostgreSQL's
-CPU per event (README, performance). ``BulkInsert`` writes any number of rows with one statement:
+CPU per event (bench/README.md). ``BulkInsert`` writes any number of rows with one statement:
 
 * PostgreSQL: one array per column, spread back into rows by ``unnest``, so one prepared
   statement serves every count;

@@ -2,7 +2,7 @@
 
 SQLAlchemy's execution layer (statement cache lookup, bind and result processors, the greenlet
 bridge, a driver call per cursor step) costs about 200 µs a statement here, against 45 µs for the
-same primary-key read on aiosqlite directly (README, performance). That is fine for most of the
+same primary-key read on aiosqlite directly (bench/README.md). That is fine for most of the
 platform, but it was most of the cost of storing an event. So the repositories run their hottest
 statements (``identity.repository.identities_by_key`` and ``touch_identities``, the event
 status update, and every ``kit.bulk`` insert) through a ``DriverConnection``: the driver

@@ -4,14 +4,16 @@ aiosqlite runs every call on the connection's own thread, and each call is a rou
 event loop queues it, the thread wakes, runs it, and wakes the loop with the answer. Through
 SQLAlchemy a statement is four of them (make a cursor, execute, fetch, close). On this VM a trip
 measured 80 to 260 µs, so a profile read of seven statements spent ~9 ms of its ~10 ms waiting on
-them, with a tiny database (README, performance). Here the cursor is made on the loop's thread
+them, with a tiny database (bench/README.md). Here the cursor is made on the loop's thread
 (it touches no database), ``execute`` runs the statement and reads all its rows in one trip,
 ``fetchall`` hands the rows over, and ``close`` needs no trip either.
 
 Only the read engine uses it (``kit.db``). On the writer the same change was measured to lose:
-shorter write transactions made ingestion's group commits smaller (README, tried and not kept).
-Hand-written on aiosqlite's own classes because neither aiosqlite nor SQLAlchemy has such a mode;
-it plugs in through SQLAlchemy's public ``do_connect`` event.
+shorter write transactions made ingestion's group commits smaller (bench/README.md, "tried,
+not kept"). Hand-written on aiosqlite's own classes because neither aiosqlite nor SQLAlchemy
+has such a mode; it plugs in through SQLAlchemy's public ``do_connect`` event. It leans on
+aiosqlite's ``Connection._execute`` and ``_conn`` (version pinned in the lock file; the tests
+in ``tests/kit/test_db.py`` run every read through it).
 """
 
 from __future__ import annotations
