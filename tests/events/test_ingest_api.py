@@ -3,7 +3,9 @@ writes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import threading
 from datetime import timedelta
 
 import httpx
@@ -348,6 +350,11 @@ async def test_database_down_is_a_503_to_retry_and_nothing_is_acknowledged(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["type"].endswith("/unavailable")
+    # aiosqlite stops the thread of a connection that failed to open without waiting for it,
+    # and that thread reports to this test's event loop: let it finish before the loop closes.
+    for thread in threading.enumerate():
+        if thread.name.endswith("(_connection_worker_thread)"):
+            await asyncio.to_thread(thread.join, 5)
 
 
 async def test_ingestion_paths_take_only_post(app_client: httpx.AsyncClient) -> None:
