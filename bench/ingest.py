@@ -119,6 +119,7 @@ class Options:
     sqlite_synchronous: str
     server_env: dict[str, str]
     workers: int
+    serve_processes: int
     src: Path | None
     workdir: Path
     keep: bool
@@ -152,6 +153,13 @@ def parse_options(argv: list[str] | None = None) -> Options:
         help="extra environment for every omni process, e.g. OMNI_WORKER_BATCH_SIZE=2000",
     )
     p.add_argument("--workers", type=int, default=1, help="omni worker processes (worker phase)")
+    p.add_argument(
+        "--serve-processes",
+        type=int,
+        default=1,
+        help="HTTP processes of omni serve (omni serve --workers N) in the batch and track "
+        "phases, and of the bare endpoint it is compared with",
+    )
     p.add_argument(
         "--src",
         type=Path,
@@ -187,6 +195,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         sqlite_synchronous=a.sqlite_synchronous.upper(),
         server_env=dict(item.split("=", 1) for item in a.server_env),
         workers=a.workers,
+        serve_processes=a.serve_processes,
         src=a.src.resolve() if a.src else None,
         workdir=a.workdir or Path(tempfile.mkdtemp(prefix="omni-bench-")),
         keep=a.keep,
@@ -514,7 +523,8 @@ async def phase_batches(
         logs = opts.workdir / f"{target.name}-{mode}"
         logs.mkdir(exist_ok=True)
         with contextlib.ExitStack() as stack:
-            procs = {"server": stack.enter_context(servers.omni_serve(env, port, logs))}
+            serve = servers.omni_serve(env, port, logs, opts.serve_processes)
+            procs = {"server": stack.enter_context(serve)}
             for n in range(opts.workers if mode == "worker" else 0):
                 name = "worker" if n == 0 else f"worker{n + 1}"
                 procs[name] = stack.enter_context(servers.omni_worker(env, logs, name))
@@ -613,8 +623,8 @@ async def phase_track(target: Target, opts: Options) -> dict[str, Any]:
         logs = opts.workdir / f"{target.name}-track"
         logs.mkdir(exist_ok=True)
         with (
-            servers.omni_serve(db.env, omni_port, logs) as omni,
-            servers.bare_app(bare_port, logs) as bare,
+            servers.omni_serve(db.env, omni_port, logs, opts.serve_processes) as omni,
+            servers.bare_app(bare_port, logs, opts.serve_processes) as bare,
         ):
             await loadgen.wait_http(omni_port)
             await loadgen.wait_http(bare_port, "/v1/track")
@@ -782,6 +792,7 @@ def machine() -> dict[str, Any]:
 def write_results(backend: str, opts: Options, figures: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     custom = opts.phases != PHASES or opts.server_env or opts.workers != 1
+    custom = custom or opts.serve_processes != 1
     suffix = ("-quick" if opts.quick else "") + ("-partial" if custom else "")
     path = RESULTS / f"ingest-{backend}{suffix}.json"
     params = {
@@ -799,6 +810,7 @@ def write_results(backend: str, opts: Options, figures: dict[str, Any]) -> Path:
             "sqlite_synchronous",
             "server_env",
             "workers",
+            "serve_processes",
             "phases",
         )
     }

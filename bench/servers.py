@@ -73,6 +73,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a live process and its live children (``omni serve --workers N`` answers
+    from uvicorn's child processes)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    return cpu_seconds(pid) + sum(tree_cpu_seconds(int(child)) for child in children)
+
+
 def machine_cpu() -> tuple[float, float, float]:
     """(busy, stolen, total) jiffies of all CPUs since boot; two readings give the machine's load.
 
@@ -111,7 +121,7 @@ class Process:
         return self.proc.pid
 
     def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid)
+        return tree_cpu_seconds(self.proc.pid)
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
@@ -140,17 +150,19 @@ class Process:
         self.stop()
 
 
-def omni_serve(env: dict[str, str], port: int, log_dir: Path) -> Process:
-    return Process("serve", [OMNI, "serve", "--port", str(port)], env, log_dir)
+def omni_serve(env: dict[str, str], port: int, log_dir: Path, processes: int = 1) -> Process:
+    args = [OMNI, "serve", "--port", str(port), "--workers", str(processes)]
+    return Process("serve", args, env, log_dir)
 
 
 def omni_worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Process:
     return Process(name, [OMNI, "worker"], env, log_dir)
 
 
-def bare_app(port: int, log_dir: Path) -> Process:
+def bare_app(port: int, log_dir: Path, processes: int = 1) -> Process:
     script = str(Path(__file__).resolve().parent / "bare_app.py")
-    return Process("bare", [sys.executable, script, str(port)], dict(os.environ), log_dir)
+    args = [sys.executable, script, str(port), str(processes)]
+    return Process("bare", args, dict(os.environ), log_dir)
 
 
 class Profiler:
