@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo serve test check bench lock clean chromium vendor
+.PHONY: install demo serve test check bench lock clean chromium vendor vendor-assets vendor-sdk
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,7 +47,9 @@ VENDOR          := src/omnichannel/console/static/vendor
 HTMX_VERSION    := 2.0.11
 PICO_VERSION    := 2.1.1
 CHARTJS_VERSION := 4.6.1
-vendor:
+vendor: vendor-assets vendor-sdk
+
+vendor-assets:
 	@tmp=$$(mktemp -d) && cd $$tmp && \
 	npm pack --silent htmx.org@$(HTMX_VERSION) @picocss/pico@$(PICO_VERSION) \
 		chart.js@$(CHARTJS_VERSION) >/dev/null && \
@@ -63,6 +65,18 @@ vendor:
 	printf 'htmx.org %s (0BSD)\n@picocss/pico %s (MIT)\nchart.js %s (MIT)\n' \
 		$(HTMX_VERSION) $(PICO_VERSION) $(CHARTJS_VERSION) > $(VENDOR)/VERSIONS && \
 	rm -rf $$tmp && echo "vendored into $(VENDOR):" && cat $(VENDOR)/VERSIONS
+
+# The browser SDK the ingestion tests drive in Chromium (tests/events/test_analytics_js.py).
+SDK_VENDOR := tests/events/sdk
+ANALYTICS_NEXT_VERSION := 1.84.3
+vendor-sdk:
+	@tmp=$$(mktemp -d) && cd $$tmp && \
+	npm pack --silent @segment/analytics-next@$(ANALYTICS_NEXT_VERSION) >/dev/null && \
+	tar xzf segment-analytics-next-*.tgz && cd $(CURDIR) && mkdir -p $(SDK_VENDOR) && \
+	cp $$tmp/package/dist/umd/index.js $(SDK_VENDOR)/analytics-next.umd.js && \
+	cp $$tmp/package/LICENSE.MD $(SDK_VENDOR)/analytics-next.LICENSE.md && \
+	printf '@segment/analytics-next %s (MIT)\n' $(ANALYTICS_NEXT_VERSION) > $(SDK_VENDOR)/VERSIONS && \
+	rm -rf $$tmp && echo "vendored into $(SDK_VENDOR):" && cat $(SDK_VENDOR)/VERSIONS
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from omnichannel.app import create_app
 from omnichannel.config import Settings
@@ -27,6 +28,8 @@ from omnichannel.schema import metadata
 from tests.helpers import START, app_platform, make_source, make_token
 
 PG_URL = os.environ.get("OMNI_TEST_DATABASE_URL")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 BACKENDS = [
     "sqlite",
     pytest.param(
@@ -142,3 +145,16 @@ def artifacts() -> Iterator[Path]:
     path = Path(__file__).resolve().parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
     yield path
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium through Playwright (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs Debian's package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()

@@ -23,10 +23,12 @@ async def post(client: httpx.AsyncClient, path: str, key: str, body: object) -> 
     return await client.post(path, auth=basic(key), content=orjson.dumps(body))
 
 
+@pytest.mark.parametrize("short", [False, True], ids=["path", "analytics-js-path"])
 @pytest.mark.parametrize("call", ["identify", "track", "page", "screen", "group", "alias"])
 async def test_every_call_is_accepted_and_logged(
-    app_client: httpx.AsyncClient, web_key: str, call: str
+    app_client: httpx.AsyncClient, web_key: str, call: str, short: bool
 ) -> None:
+    """At ``/v1/track`` and the like, and at ``/v1/t`` and the like, where analytics.js posts."""
     body = {
         "identify": {"userId": "u1", "traits": {"email": "a@b.co"}},
         "track": {"userId": "u1", "event": "Order Completed", "properties": {"revenue": 1000}},
@@ -35,11 +37,27 @@ async def test_every_call_is_accepted_and_logged(
         "group": {"userId": "u1", "groupId": "acme"},
         "alias": {"userId": "u1", "previousId": "anon-1"},
     }[call]
-    response = await post(app_client, f"/v1/{call}", web_key, {**body, "messageId": f"m-{call}"})
+    path = f"/v1/{call[0] if short else call}"
+    response = await post(app_client, path, web_key, {**body, "messageId": f"m-{call}"})
     assert response.status_code == 200, response.text
     assert response.json() == {"success": True, "messageId": f"m-{call}"}
-    counts = await table_counts(app_platform(app_client))
-    assert counts["events"] == 1
+    async with app_platform(app_client).rt.db.read() as session:
+        logged = (await session.execute(select(Event.type))).scalars().all()
+    assert logged == [call]
+
+
+@pytest.mark.parametrize("path", ["/v1/batch", "/v1/b", "/v1/import/", "/v1/batch/"])
+async def test_a_batch_is_taken_where_each_sdk_posts_it(
+    app_client: httpx.AsyncClient, web_key: str, path: str
+) -> None:
+    """``/v1/b``: analytics.js with batching delivery; ``/v1/import``: analytics-java."""
+    batch = [
+        {"type": "identify", "userId": "u1", "traits": {"email": "a@b.co"}},
+        {"type": "track", "userId": "u1", "event": "Viewed"},
+    ]
+    response = await post(app_client, path, web_key, {"batch": batch})
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 2
 
 
 async def test_browsers_on_other_origins_may_send_events(

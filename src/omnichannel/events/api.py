@@ -71,8 +71,10 @@ class IngestionEdge:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in ENDPOINTS:
-            await self.cors(scope, receive, send)
+        # SDKs differ on a trailing slash (analytics-java posts to ``/v1/import/``).
+        path = scope["path"].rstrip("/") if scope["type"] == "http" else None
+        if path in ENDPOINTS:
+            await self.cors({**scope, "path": path}, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -207,6 +209,11 @@ ENDPOINTS: dict[str, Endpoint] = {
     **{f"/v1/{type_}": partial(_ingest_one, type_=type_) for type_ in MESSAGE_TYPES},
     "/v1/batch": _ingest_batch,
 }
+# The paths Segment's own SDKs post to besides those: analytics.js (``@segment/analytics-next``)
+# posts each call to ``/v1/`` plus the type's first letter, and a batch to ``/v1/b``;
+# analytics-java and Segment's importers post batches to ``/v1/import``.
+ENDPOINTS |= {f"/v1/{type_[0]}": ENDPOINTS[f"/v1/{type_}"] for type_ in MESSAGE_TYPES}
+ENDPOINTS |= {"/v1/b": _ingest_batch, "/v1/import": _ingest_batch}
 
 
 def _documented(endpoint: Endpoint, name: str, doc: str) -> Any:
@@ -220,7 +227,7 @@ def _documented(endpoint: Endpoint, name: str, doc: str) -> Any:
 
 
 for _type in MESSAGE_TYPES:
-    _doc = f"Segment `{_type}` call: write key as Basic-auth user."
+    _doc = f"Segment `{_type}` call: write key as Basic-auth user. Also at `/v1/{_type[0]}`."
     router.add_api_route(
         f"/{_type}", _documented(ENDPOINTS[f"/v1/{_type}"], _type, _doc), methods=["POST"]
     )
@@ -229,7 +236,8 @@ router.add_api_route(
     _documented(
         _ingest_batch,
         "batch",
-        "Up to 2,500 events (500 KB) in one call; 200 with a verdict per event.",
+        "Up to 2,500 events (500 KB) in one call; 200 with a verdict per event. "
+        "Also at `/v1/b` and `/v1/import`.",
     ),
     methods=["POST"],
 )

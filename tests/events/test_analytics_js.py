@@ -1,0 +1,113 @@
+"""Segment's own browser SDK, analytics.js (``@segment/analytics-next``), sends to us unchanged.
+
+The SDK is the published npm build (``tests/events/sdk``, ``make vendor-sdk``), run in Debian's
+Chromium on a page of another origin than the API's, configured exactly as the README says: only
+the host and the write key change. It posts each call to ``/v1/`` plus the type's first letter
+(``/v1/p``, ``/v1/t``, …) and, with its batching delivery, to ``/v1/b``; the events must land on
+the customer's one profile. A real server (subprocess, embedded worker) over SQLite: the paths
+are the subject here, and every storage path behind them runs on both databases elsewhere.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Response
+
+from tests.live import Process, omni, server
+
+pytestmark = pytest.mark.slow
+SDK = Path(__file__).parent / "sdk" / "analytics-next.umd.js"
+
+# The README's recipe, then one call of each kind a browser makes.
+SHOPPER = """async ([writeKey, apiHost, delivery, email]) => {
+    const [analytics] = await AnalyticsNext.AnalyticsBrowser.load(
+        { writeKey, cdnSettings: { integrations: { 'Segment.io': { apiKey: writeKey } } } },
+        { integrations: { 'Segment.io': { apiHost, protocol: 'http', ...delivery } } });
+    await analytics.page('Cart');
+    await analytics.track('Product Added', { sku: 'SKU-1', price: 19.5 });
+    await analytics.identify('user-' + email, { email });
+    await analytics.group('acme', { name: 'Acme' });
+    await analytics.alias('user-' + email);
+    return analytics.user().anonymousId();
+}"""
+BATCHING = {"deliveryStrategy": {"strategy": "batching", "config": {"size": 5, "timeout": 200}}}
+
+
+class Api:
+    def __init__(self, url: str, write_key: str, token: str) -> None:
+        self.url, self.write_key = url, write_key
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def profile(self, email: str, events: int) -> dict[str, Any]:
+        """The e-mail's profile once the embedded worker has resolved ``events`` into it."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = httpx.get(f"{self.url}/v1/profiles/lookup", headers=self.headers,
+                              params={"type": "email", "value": email})  # fmt: skip
+            if found.status_code == 200 and found.json()["computed"]["events_total"] >= events:
+                return dict(found.json())
+            time.sleep(0.2)
+        raise AssertionError(f"{email}'s {events} events were not resolved in time")
+
+    def timeline(self, profile_id: str) -> list[dict[str, Any]]:
+        page = httpx.get(f"{self.url}/v1/profiles/{profile_id}/timeline", headers=self.headers)
+        return list(page.json()["items"])
+
+
+@pytest.fixture
+def api(sqlite_template: Path, tmp_path: Path) -> Iterator[Api]:
+    path = tmp_path / "omni.db"
+    shutil.copyfile(sqlite_template, path)
+    db = f"sqlite+aiosqlite:///{path}"
+    write_key = omni(db, "sources", "create", "--kind", "web", "--name", "Web shop")
+    token = omni(db, "tokens", "create", "--role", "admin", "--name", "tests")
+    process: Process
+    process, url = server(db, tmp_path / "serve.log")
+    try:
+        yield Api(url, write_key, token)
+    finally:
+        process.stop()
+
+
+@pytest.mark.parametrize(
+    ("delivery", "paths"),
+    [({}, {"/v1/p", "/v1/t", "/v1/i", "/v1/g", "/v1/a"}), (BATCHING, {"/v1/b"})],
+    ids=["one-call-each", "batching"],
+)
+def test_analytics_js_sends_every_call_to_one_profile(
+    api: Api, browser: Browser, delivery: dict[str, Any], paths: set[str]
+) -> None:
+    page = browser.new_page()
+    posted: list[tuple[str, int]] = []
+
+    def record(response: Response) -> None:
+        if response.request.method == "POST":
+            posted.append((response.url.removeprefix(api.url), response.status))
+
+    page.on("response", record)
+    shop = api.url.replace("127.0.0.1", "localhost")  # the shop's own origin, not the API's
+    page.goto(f"{shop}/healthz")
+    page.add_script_tag(path=str(SDK))
+    email = f"{'batch' if delivery else 'one'}@example.com"
+    api_host = api.url.removeprefix("http://") + "/v1"
+    anonymous_id = page.evaluate(SHOPPER, [api.write_key, api_host, delivery, email])
+
+    profile = api.profile(email, events=5)
+    assert {(i["type"], i["value"]) for i in profile["identities"]} >= {
+        ("anonymous_id", anonymous_id),
+        ("user_id", f"user-{email}"),
+        ("email", email),
+    }
+    assert profile["traits"]["email"] == email
+    kinds = {(e["type"], e.get("event") or e.get("name")) for e in api.timeline(profile["id"])}
+    assert kinds >= {("page", "Cart"), ("track", "Product Added"), ("identify", None)}
+    assert {e for e, _ in kinds} == {"page", "track", "identify", "group", "alias"}
+    assert {path for path, _ in posted} == paths
+    assert {status for _, status in posted} == {200}
