@@ -2,9 +2,10 @@
 
 The SDK is the published npm build (``tests/events/sdk``, ``make vendor-sdk``), run in Debian's
 Chromium on a page of another origin than the API's, configured exactly as the README says: only
-the host and the write key change. It posts each call to ``/v1/`` plus the type's first letter
-(``/v1/p``, ``/v1/t``, …) and, with its batching delivery, to ``/v1/b``; the events must land on
-the customer's one profile. A real server (subprocess, embedded worker) over SQLite: the paths
+the host and the write key change, or only the CDN's host, so that the SDK takes its settings
+from us. It posts each call to ``/v1/`` plus the type's first letter (``/v1/p``, ``/v1/t``, …)
+and, with its batching delivery, to ``/v1/b``; the events must land on the customer's one
+profile. A real server (subprocess, embedded worker) over SQLite: the paths
 are the subject here, and every storage path behind them runs on both databases elsewhere.
 """
 
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,9 @@ from tests.live import Process, omni, server
 pytestmark = pytest.mark.slow
 SDK = Path(__file__).parent / "sdk" / "analytics-next.umd.js"
 
-# The README's recipe, then one call of each kind a browser makes.
-SHOPPER = """async ([writeKey, apiHost, delivery, email]) => {
-    const [analytics] = await AnalyticsNext.AnalyticsBrowser.load(
-        { writeKey, cdnSettings: { integrations: { 'Segment.io': { apiKey: writeKey } } } },
-        { integrations: { 'Segment.io': { apiHost, protocol: 'http', ...delivery } } });
+# One call of each kind a browser makes, after loading the SDK as a test case says.
+SHOPPER = """async ([settings, options, email]) => {
+    const [analytics] = await AnalyticsNext.AnalyticsBrowser.load(settings, options);
     await analytics.page('Cart');
     await analytics.track('Product Added', { sku: 'SKU-1', price: 19.5 });
     await analytics.identify('user-' + email, { email });
@@ -37,7 +37,32 @@ SHOPPER = """async ([writeKey, apiHost, delivery, email]) => {
     await analytics.alias('user-' + email);
     return analytics.user().anonymousId();
 }"""
-BATCHING = {"deliveryStrategy": {"strategy": "batching", "config": {"size": 5, "timeout": 200}}}
+CALLS = {"/v1/p", "/v1/t", "/v1/i", "/v1/g", "/v1/a"}
+
+
+def readme_recipe(api: Api, **delivery: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The README's settings: Segment.io's API host and the write key, given inline."""
+    inline = {"integrations": {"Segment.io": {"apiKey": api.write_key}}}
+    host = {"apiHost": api.url.removeprefix("http://") + "/v1", "protocol": "http", **delivery}
+    return (
+        {"writeKey": api.write_key, "cdnSettings": inline},
+        {"integrations": {"Segment.io": host}},
+    )
+
+
+def our_cdn(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the CDN changed: the SDK fetches its settings from us, and they point back here."""
+    return {"writeKey": api.write_key, "cdnURL": api.url}, {}
+
+
+LOADS: dict[str, tuple[Callable[[Api], tuple[dict[str, Any], dict[str, Any]]], set[str]]] = {
+    "readme-recipe": (readme_recipe, CALLS),
+    "batching": (
+        partial(readme_recipe, deliveryStrategy={"strategy": "batching", "config": {"size": 5}}),
+        {"/v1/b"},
+    ),
+    "settings-from-our-cdn": (our_cdn, CALLS),
+}
 
 
 class Api:
@@ -76,14 +101,11 @@ def api(sqlite_template: Path, tmp_path: Path) -> Iterator[Api]:
         process.stop()
 
 
-@pytest.mark.parametrize(
-    ("delivery", "paths"),
-    [({}, {"/v1/p", "/v1/t", "/v1/i", "/v1/g", "/v1/a"}), (BATCHING, {"/v1/b"})],
-    ids=["one-call-each", "batching"],
-)
+@pytest.mark.parametrize("load", LOADS)
 def test_analytics_js_sends_every_call_to_one_profile(
-    api: Api, browser: Browser, delivery: dict[str, Any], paths: set[str]
+    api: Api, browser: Browser, load: str
 ) -> None:
+    configure, paths = LOADS[load]
     page = browser.new_page()
     posted: list[tuple[str, int]] = []
 
@@ -95,9 +117,9 @@ def test_analytics_js_sends_every_call_to_one_profile(
     shop = api.url.replace("127.0.0.1", "localhost")  # the shop's own origin, not the API's
     page.goto(f"{shop}/healthz")
     page.add_script_tag(path=str(SDK))
-    email = f"{'batch' if delivery else 'one'}@example.com"
-    api_host = api.url.removeprefix("http://") + "/v1"
-    anonymous_id = page.evaluate(SHOPPER, [api.write_key, api_host, delivery, email])
+    email = f"{load}@example.com"
+    settings, options = configure(api)
+    anonymous_id = page.evaluate(SHOPPER, [settings, options, email])
 
     profile = api.profile(email, events=5)
     assert {(i["type"], i["value"]) for i in profile["identities"]} >= {

@@ -60,6 +60,24 @@ async def test_a_batch_is_taken_where_each_sdk_posts_it(
     assert response.json()["accepted"] == 2
 
 
+async def test_sdks_get_settings_that_send_their_calls_here(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    """What Segment's CDN answers an SDK, from our host: analytics.js ``cdnURL``, ``cdnHost``."""
+    path = f"/v1/projects/{web_key}/settings"
+    response = await app_client.get(path, headers={"Origin": "https://shop.example.com"})
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == "*"
+    segment = response.json()["integrations"]["Segment.io"]
+    assert segment == {"apiKey": web_key, "apiHost": "omni.test/v1", "protocol": "http"}
+    assert response.json()["metrics"] == {"sampleRate": 0}  # no telemetry to Segment
+
+    unknown = await app_client.get("/v1/projects/nope/settings")
+    assert unknown.status_code == 401
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert (await app_client.post(path)).status_code == 405
+
+
 async def test_browsers_on_other_origins_may_send_events(
     app_client: httpx.AsyncClient, web_key: str
 ) -> None:
@@ -388,6 +406,7 @@ async def test_the_openapi_document_lists_every_ingestion_route(
     paths = (await app_client.get("/openapi.json")).json()["paths"]
     for name in ("identify", "track", "page", "screen", "group", "alias", "batch"):
         assert "post" in paths[f"/v1/{name}"], name
+    assert "get" in paths["/v1/projects/{write_key}/settings"]
 
 
 async def test_the_log_keeps_what_ingestion_added_to_a_message(

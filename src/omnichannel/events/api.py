@@ -1,7 +1,9 @@
 """Segment Tracking API routes: identify, track, page, screen, group, alias and batch.
 
 Existing Segment and RudderStack SDKs work unchanged: the write key is the Basic-auth user (or
-``writeKey`` in the body). Unlike Segment, which answers 200 to nearly anything, bad input gets a
+``writeKey`` in the body), every path an SDK posts to is taken (analytics.js's ``/v1/t`` and
+``/v1/b``, analytics-java's ``/v1/import/``), and an SDK pointed at us as its CDN gets settings
+that send its calls here. Unlike Segment, which answers 200 to nearly anything, bad input gets a
 real 400 that names the field, and an unknown key a 401; a batch with some bad events answers 200
 with a verdict per event and keeps the good ones.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import re
 import zlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -64,7 +67,7 @@ class IngestionEdge:
         self.cors = CORSMiddleware(
             self._serve,
             allow_origins=origins,
-            allow_methods=["POST"],
+            allow_methods=["POST", "GET"],
             # Authorization carries the write key (Basic); it must be named, a * doesn't cover it.
             allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
             max_age=86400,
@@ -72,8 +75,8 @@ class IngestionEdge:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # SDKs differ on a trailing slash (analytics-java posts to ``/v1/import/``).
-        path = scope["path"].rstrip("/") if scope["type"] == "http" else None
-        if path in ENDPOINTS:
+        path = scope["path"].rstrip("/") if scope["type"] == "http" else ""
+        if path in ENDPOINTS or SETTINGS_PATH.fullmatch(path):
             await self.cors({**scope, "path": path}, receive, send)
         else:
             await self.app(scope, receive, send)
@@ -83,13 +86,15 @@ class IngestionEdge:
         await response(scope, receive, send)
 
     async def _answer(self, scope: Scope, receive: Receive) -> Response:
-        if scope["method"] != "POST":
+        path = scope["path"]
+        endpoint, method = (ENDPOINTS[path], "POST") if path in ENDPOINTS else (sdk_settings, "GET")
+        if scope["method"] != method:
             response = problem_response(http_problem(405, "Method Not Allowed"))
-            response.headers["Allow"] = "POST"
+            response.headers["Allow"] = method
             return response
         platform: Platform = scope["app"].state.platform
         try:
-            return await ENDPOINTS[scope["path"]](Request(scope, receive), platform)
+            return await endpoint(Request(scope, receive), platform)
         except Problem as problem:
             return problem_response(problem)
         # The same answer FastAPI's handlers give (errors.install_handlers).
@@ -215,6 +220,35 @@ ENDPOINTS: dict[str, Endpoint] = {
 ENDPOINTS |= {f"/v1/{type_[0]}": ENDPOINTS[f"/v1/{type_}"] for type_ in MESSAGE_TYPES}
 ENDPOINTS |= {"/v1/b": _ingest_batch, "/v1/import": _ingest_batch}
 
+# Where Segment's SDKs fetch a source's settings when pointed at our host as their CDN too
+# (analytics.js ``cdnURL``, the mobile SDKs' ``cdnHost``).
+SETTINGS_PATH = re.compile(r"/v1/projects/([^/]+)/settings")
+
+
+async def sdk_settings(request: Request, platform: Platform) -> Response:
+    """A source's SDK settings, as Segment's CDN serves them: they send their calls back here.
+
+    Only what the SDKs read is filled in: the Segment.io destination with this host as its API
+    host, every call enabled, and no SDK telemetry (which would go to Segment)."""
+    match = SETTINGS_PATH.fullmatch(request.url.path)
+    assert match is not None  # IngestionEdge routes only matching paths here
+    write_key = match.group(1)
+    await platform.sources.authenticate(write_key)
+    settings = {
+        "integrations": {
+            "Segment.io": {
+                "apiKey": write_key,
+                "apiHost": f"{request.url.netloc}/v1",
+                "protocol": request.url.scheme,
+            }
+        },
+        "plan": {"track": {"__default": {"enabled": True}}},
+        "metrics": {"sampleRate": 0},
+    }
+    response = _json(settings)
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
 
 def _documented(endpoint: Endpoint, name: str, doc: str) -> Any:
     """The route FastAPI lists in the OpenAPI document; ``IngestionEdge`` serves the path."""
@@ -241,3 +275,11 @@ router.add_api_route(
     ),
     methods=["POST"],
 )
+
+
+@router.get("/projects/{write_key}/settings")
+async def settings_for_sdks(
+    write_key: str, request: Request, platform: Platform = Depends(get_platform)
+) -> Response:
+    """A source's SDK settings, as Segment's CDN serves them, pointing the SDK's calls here."""
+    return await sdk_settings(request, platform)
