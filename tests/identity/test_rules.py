@@ -20,6 +20,11 @@ RULES = MergeRules(Settings(default_region="UA"))
         ("phone", "380671234567", "+380671234567"),
         ("phone", "+44 20 7946 0958", "+442079460958"),
         ("phone", "12", None),
+        # Possible lengths but no real number: typed by many people, they must join no one.
+        ("phone", "0000000000", None),
+        ("phone", "000 000 00 00", None),
+        ("phone", "1234567", None),
+        ("phone", "1111111111", None),
         ("user_id", "  u-42 ", "u-42"),
         ("user_id", 42, "42"),
         ("user_id", "", None),
@@ -75,6 +80,18 @@ def test_extract_takes_every_identifier_a_message_carries() -> None:
         ("device_id", "dev-1"),
         ("push_token", "push-abc"),
     }
+
+
+def test_a_groups_traits_are_the_groups_not_the_persons_identifiers() -> None:
+    message = {
+        "type": "group",
+        "userId": "emp1",
+        "groupId": "corp",
+        "traits": {"name": "Corp", "email": "billing@corp.com", "phone": "+380441234567"},
+        "context": {"traits": {"email": "alice@corp.com"}},  # the person's, as in any call
+    }
+    found = {(i.type, i.value) for i in extract(message, RULES)}
+    assert found == {("user_id", "emp1"), ("email", "alice@corp.com")}
 
 
 def test_alias_previous_id_may_be_a_user_or_anonymous_id() -> None:

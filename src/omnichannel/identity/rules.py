@@ -105,7 +105,9 @@ class MergeRules:
             number = phonenumbers.parse(value, self.region)
         except phonenumbers.NumberParseException:
             return None
-        if not phonenumbers.is_possible_number(number):
+        # Valid, not merely possible: "0000000000" has a possible length, and a junk number that
+        # many people type would join them all into one profile.
+        if not phonenumbers.is_valid_number(number):
             return None
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -113,7 +115,8 @@ class MergeRules:
 def extract(message: dict[str, Any], rules: MergeRules) -> list[Identifier]:
     """Every identifier a Segment message carries, normalised, blocked ones left out.
 
-    Sources: userId, anonymousId, identifier traits in ``traits`` and ``context.traits``,
+    Sources: userId, anonymousId, identifier traits in ``traits`` (but a group's, which are the
+    group's) and ``context.traits``,
     ``context.externalIds`` (custom types allowed) and the device in ``context.device``.
     An alias's ``previousId`` is not here: its type is only known at resolution (see resolver).
     """
@@ -123,7 +126,10 @@ def extract(message: dict[str, Any], rules: MergeRules) -> list[Identifier]:
     ]
     context = message.get("context")
     context = context if isinstance(context, dict) else {}
-    for traits in (message.get("traits"), context.get("traits")):
+    # A group call's traits describe the group (the company's email, its phone), not the person:
+    # taken as identifiers, they would join every colleague into one profile.
+    own_traits = message.get("traits") if message.get("type") != "group" else None
+    for traits in (own_traits, context.get("traits")):
         if isinstance(traits, dict):
             for name, type_ in TRAIT_IDENTIFIERS.items():
                 if name in traits:
