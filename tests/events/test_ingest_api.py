@@ -232,6 +232,36 @@ async def test_bad_track_is_refused_and_writes_nothing(
     assert nothing_but(counts, sources=1, **expected) == {}
 
 
+async def test_a_nul_character_is_refused_naming_the_field(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    """PostgreSQL cannot store a NUL; refused alike everywhere, and never a 500 for the batch."""
+    refused = await post(app_client, "/v1/track", web_key, {"anonymousId": "n1", "event": "A\x00B"})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["errors"][0]["field"] == "event"
+    batch = [
+        {"type": "track", "anonymousId": "n1", "event": "Viewed", "properties": {"sku": "S\x00"}},
+        {"type": "track", "anonymousId": "n1", "event": "Viewed", "properties": {"a\x00": 1}},
+        {"type": "track", "anonymousId": "n1", "event": "Viewed", "properties": {"sku": "\\u0000"}},
+    ]
+    response = await post(app_client, "/v1/batch", web_key, {"batch": batch})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["errors"][0]["field"] if r.get("errors") else None for r in results] == [
+        "properties.sku",
+        "properties.a\\u0000",
+        None,  # the six characters \u0000 are text like any other
+    ]
+    context = await post(
+        app_client, "/v1/batch", web_key, {"batch": batch[2:], "context": {"ip": "\x00"}}
+    )
+    assert context.status_code == 400
+    assert context.json()["errors"][0]["field"] == "context.ip"
+    async with app_platform(app_client).rt.db.read() as session:
+        stored = (await session.execute(select(Event.payload))).scalars().all()
+    assert [p["properties"] for p in stored] == [{"sku": "\\u0000"}]
+
+
 async def test_alias_needs_previous_id(app_client: httpx.AsyncClient, web_key: str) -> None:
     response = await post(app_client, "/v1/alias", web_key, {"userId": "u1"})
     assert response.status_code == 400

@@ -42,3 +42,26 @@ async def test_callers_arriving_within_the_linger_share_one_transaction(
     await asyncio.sleep(0)  # the flush has started and is lingering
     await asyncio.gather(first, log.submit([2]), log.submit([3]))
     assert groups == [[1, 2, 3]]
+
+
+async def test_a_caller_whose_rows_fail_fails_alone(platform: Platform) -> None:
+    """A shared transaction that fails is written again caller by caller: only the caller whose
+    rows the database refused hears of it, and every other caller's rows land."""
+    written: list[int] = []
+    failed: list[list[int]] = []
+
+    async def write(session: object, items: list[int]) -> None:
+        await asyncio.sleep(0.02)  # the callers pile up behind the first flush
+        if 13 in items:
+            raise ValueError("refused by the database")
+        written.extend(items)
+
+    log: GroupCommit[int] = GroupCommit(platform.rt.db, write, on_failure=failed.append)  # type: ignore[arg-type]
+    first = asyncio.create_task(log.submit([0]))
+    await asyncio.sleep(0)
+    callers = [asyncio.create_task(log.submit([n])) for n in (1, 13, 2)]
+    outcomes = await asyncio.gather(first, *callers, return_exceptions=True)
+    assert outcomes[:2] == [None, None] and outcomes[3] is None
+    assert isinstance(outcomes[2], ValueError)
+    assert sorted(written) == [0, 1, 2]
+    assert failed == [[1, 13, 2], [13]]  # the shared transaction, then 13's own

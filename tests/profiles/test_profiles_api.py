@@ -194,6 +194,37 @@ async def test_split_by_api_undoes_the_merge_and_rebuilds_traits(
     assert nothing.status_code == 404
 
 
+async def test_timeline_times_without_a_zone_are_utc(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    await send(
+        app_client,
+        web_key,
+        *[
+            {"type": "track", "userId": "u1", "event": f"E{i}", "timestamp": at(i)}
+            for i in range(5)
+        ],
+    )
+    profile = await lookup(app_client, admin, "user_id", "u1")
+    since = (START + timedelta(minutes=2)).replace(tzinfo=None).isoformat()
+    events = {}
+    for name, params in {
+        "naive": {"since": since},
+        "utc": {"since": since + "Z"},
+        "dates": {"since": START.date().isoformat(), "until": "2100-01-01"},
+    }.items():
+        page = await app_client.get(
+            f"/v1/profiles/{profile['id']}/timeline", params=params, headers=admin
+        )
+        assert page.status_code == 200, page.text
+        events[name] = [e["event"] for e in page.json()["items"]]
+    assert events == {
+        "naive": ["E4", "E3", "E2"],
+        "utc": ["E4", "E3", "E2"],
+        "dates": ["E4", "E3", "E2", "E1", "E0"],
+    }
+
+
 async def test_consents_put_is_applied_and_recorded_in_the_timeline(
     app_client: httpx.AsyncClient, web_key: str
 ) -> None:

@@ -50,7 +50,7 @@ from omnichannel.errors import (
     problem_response,
 )
 from omnichannel.events.health import record_rejection
-from omnichannel.events.schemas import MESSAGE_TYPES
+from omnichannel.events.schemas import MESSAGE_TYPES, NUL_ERROR, nul_field
 from omnichannel.events.service import batch_sent_at
 from omnichannel.events.sources import SourceInfo
 from omnichannel.platform import Platform, get_platform
@@ -181,6 +181,8 @@ async def _ingest_batch(request: Request, platform: Platform) -> Response:
             errors=[field_error("batch", f"over {settings.max_batch_events} events")],
         )
     context = body.get("context")
+    if (field := nul_field(context, "context")) is not None:  # every event would take it
+        raise InvalidRequest(f"{field} {NUL_ERROR}.", errors=[field_error(field, NUL_ERROR)])
     accepted, verdicts = platform.ingestor.accept(
         source,
         messages,

@@ -22,6 +22,28 @@ from pydantic import (
 from omnichannel.errors import field_error
 
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+NUL_ERROR = "contains a NUL character (\\u0000), which cannot be stored"
+
+
+def nul_field(value: Any, path: str = "") -> str | None:
+    """The first field (a dotted path) whose name or text holds a NUL character, or None.
+
+    PostgreSQL's text and jsonb cannot hold one, so such a message is refused on every backend
+    alike, naming the field, instead of failing the transaction it would be written in."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here.replace("\x00", "\\u0000")
+            if (found := nul_field(item, here)) is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := nul_field(item, f"{path}[{i}]")) is not None:
+                return found
+    return None
 
 
 def _id_text(value: Any) -> Any:

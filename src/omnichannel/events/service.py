@@ -21,7 +21,17 @@ from omnichannel.errors import field_error
 from omnichannel.events import repository as repo
 from omnichannel.events.domain import EventsResolved, ResolvedEvent
 from omnichannel.events.models import PENDING, RESOLVED, SOURCE_KINDS
-from omnichannel.events.schemas import Alias, Group, Page, Screen, Track, as_utc, event_time
+from omnichannel.events.schemas import (
+    NUL_ERROR,
+    Alias,
+    Group,
+    Page,
+    Screen,
+    Track,
+    as_utc,
+    event_time,
+    nul_field,
+)
 from omnichannel.events.schemas import validate as validate_message
 from omnichannel.events.sources import SourceInfo
 from omnichannel.identity import service as identity
@@ -78,12 +88,8 @@ class Ingestor:
         self.rt, self.rules = rt, rules
         self.max_event_bytes = rt.settings.max_event_bytes
         self._owners = OwnerCache(rt.settings.identity_cache_size)
-        # A failed transaction's last-seen times, which the cache was told of, did not land.
         self._log = GroupCommit(
-            rt.db,
-            self._append,
-            linger=rt.settings.ingest_linger_seconds,
-            on_failure=self._owners.forget,
+            rt.db, self._append, linger=rt.settings.ingest_linger_seconds, on_failure=self._failed
         )
 
     def accept(
@@ -122,6 +128,9 @@ class Ingestor:
         sent, document = raw, orjson.dumps(raw)
         if measure_size and len(document) > self.max_event_bytes:
             return None, [field_error("", f"the event is over {self.max_event_bytes} bytes")]
+        # JSON writes a NUL as \u0000: only a message with that text needs the full walk.
+        if b"\\u0000" in document and (field := nul_field(raw)) is not None:
+            return None, [field_error(field, NUL_ERROR)]
         if batch_context and "context" not in raw:
             raw = {**raw, "context": batch_context}
         message, errors = validate_message(raw)
@@ -176,6 +185,13 @@ class Ingestor:
         if accepted:
             await self._log.submit(accepted)
         return sum(not new.resolved for new in accepted)
+
+    def _failed(self, accepted: list[NewEvent]) -> None:
+        """A transaction appending these events rolled back; they may be written again."""
+        # Its last-seen times, which the cache was told of, did not land.
+        self._owners.forget()
+        for new in accepted:  # resolved in the transaction that did not commit
+            new.row.update(profile_id=None, status=PENDING)
 
     async def _append(self, session: AsyncSession, accepted: list[NewEvent]) -> None:
         items = [

@@ -6,7 +6,9 @@ Here the first caller to arrive starts a flush task: it writes whatever has queu
 in one transaction and resolves every waiting caller's future after the commit; callers that
 arrive during a flush are taken by the next round. Under no load it behaves like a plain
 transaction. The flush runs in its own task, so a caller that is cancelled (a client that went
-away) never takes the others' transaction down with it.
+away) never takes the others' transaction down with it. Nor does a caller whose items the
+database refuses: when a shared transaction fails, each caller's items are written again on
+their own, so only the caller that brought the bad ones hears of it.
 The same idea as PostgreSQL's and InnoDB's group commit, one level up.
 """
 
@@ -31,10 +33,10 @@ class GroupCommit(Generic[T]):
         *,
         max_items: int = 10_000,
         linger: float = 0.0,
-        on_failure: Callable[[], None] | None = None,
+        on_failure: Callable[[list[T]], None] | None = None,
     ) -> None:
         self.db, self.write, self.max_items, self.linger = db, write, max_items, linger
-        # Called when a group's transaction failed, before the next group's begins.
+        # Called with a failed transaction's items, before any other transaction begins.
         self.on_failure = on_failure
         self._queue: list[tuple[list[T], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -61,14 +63,27 @@ class GroupCommit(Generic[T]):
             items, done = self._queue.pop(0)
             group.append((items, done))
             size += len(items)
+        if await self._commit(group, last_try=len(group) == 1):
+            return
+        for caller in group:
+            await self._commit([caller], last_try=True)
+
+    async def _commit(
+        self, group: list[tuple[list[T], asyncio.Future[None]]], last_try: bool
+    ) -> bool:
+        """Write the group's items in one transaction; answer its callers unless it failed and
+        they are to be tried again. Returns whether it committed."""
+        items = [item for items, _ in group for item in items]
         try:
             async with self.db.write() as session:
-                await self.write(session, [item for items, _ in group for item in items])
-        except Exception as exc:  # every caller in the group hears of it; none is acknowledged
+                await self.write(session, items)
+        except Exception as exc:  # no caller is acknowledged
             if self.on_failure is not None:
-                self.on_failure()
-            for _, done in group:
-                done.set_exception(exc)
-        else:
-            for _, done in group:
-                done.set_result(None)
+                self.on_failure(items)
+            if last_try:
+                for _, done in group:
+                    done.set_exception(exc)
+            return False
+        for _, done in group:
+            done.set_result(None)
+        return True

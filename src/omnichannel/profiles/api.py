@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from omnichannel.auth.service import ANY_ROLE, Principal, require
 from omnichannel.errors import NotFound
 from omnichannel.events.models import SOURCE_KINDS
-from omnichannel.events.schemas import MESSAGE_TYPES
+from omnichannel.events.schemas import MESSAGE_TYPES, as_utc
 from omnichannel.identity import service as identity
 from omnichannel.kit import jobs
 from omnichannel.platform import Platform, get_platform
@@ -59,8 +59,8 @@ async def timeline(
     cursor: str | None = None,
     channel: list[str] = Query(default=[], description=f"any of: {', '.join(SOURCE_KINDS)}"),
     type: list[str] = Query(default=[], description=f"any of: {', '.join(MESSAGE_TYPES)}"),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: datetime | None = Query(None, description="ISO 8601; without a zone, UTC"),
+    until: datetime | None = Query(None, description="ISO 8601; without a zone, UTC"),
     platform: Platform = Depends(get_platform),
     _: Principal = Depends(ANY_ROLE),
 ) -> Any:
@@ -73,8 +73,8 @@ async def timeline(
             cursor=cursor,
             channels=channel,
             types=type,
-            since=since,
-            until=until,
+            since=as_utc(since),  # a time without a zone is UTC, as in events
+            until=as_utc(until),
         )
     return {"items": items, "next_cursor": next_cursor}
 
