@@ -230,8 +230,9 @@ SETTINGS_PATH = re.compile(r"/v1/projects/([^/]+)/settings")
 async def sdk_settings(request: Request, platform: Platform) -> Response:
     """A source's SDK settings, as Segment's CDN serves them: they send their calls back here.
 
-    Only what the SDKs read is filled in: the Segment.io destination with this host as its API
-    host, every call enabled, and no SDK telemetry (which would go to Segment)."""
+    Only what the SDKs need is filled in: the Segment.io destination with this host as its API
+    host, and no SDK telemetry (which would go to Segment). No tracking plan: analytics.js would
+    fetch the code that applies one from its CDN, which is us, and we serve no such code."""
     match = SETTINGS_PATH.fullmatch(request.url.path)
     assert match is not None  # IngestionEdge routes only matching paths here
     write_key = match.group(1)
@@ -244,7 +245,6 @@ async def sdk_settings(request: Request, platform: Platform) -> Response:
                 "protocol": request.url.scheme,
             }
         },
-        "plan": {"track": {"__default": {"enabled": True}}},
         "metrics": {"sampleRate": 0},
     }
     response = _json(settings)
