@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from omnichannel.config import Settings
-from omnichannel.identity.rules import Identifier, MergeRules, alias_candidates, extract
+from omnichannel.identity.rules import Identifier, MergeRules, alias_candidates, extract, without
 
 RULES = MergeRules(Settings(default_region="UA"))
 
@@ -92,6 +92,30 @@ def test_a_groups_traits_are_the_groups_not_the_persons_identifiers() -> None:
     }
     found = {(i.type, i.value) for i in extract(message, RULES)}
     assert found == {("user_id", "emp1"), ("email", "alice@corp.com")}
+
+
+def test_without_takes_out_the_erased_identifiers_and_only_them() -> None:
+    message = {
+        "type": "identify",
+        "userId": "gone",
+        "anonymousId": "fresh",
+        "traits": {"email": "Gone@X.co", "name": "Gone"},
+        "context": {
+            "traits": {"phoneNumber": "067 123 45 67"},
+            "externalIds": [{"id": "C-9", "type": "shopifyCustomerId"}],
+            "device": {"id": "dev-1"},
+        },
+    }
+    erased = {"user_id:gone", "email:gone@x.co", "phone:+380671234567", "shopify_customer_id:C-9"}
+    kept = without(message, RULES, erased)
+    assert {(i.type, i.value) for i in extract(kept, RULES)} == {
+        ("anonymous_id", "fresh"),
+        ("device_id", "dev-1"),
+    }
+    assert kept["traits"] == {"name": "Gone"} and "userId" not in kept
+    assert message["userId"] == "gone"  # a copy: the message itself is left as it was
+    alias = {"type": "alias", "userId": "new", "previousId": "gone"}
+    assert without(alias, RULES, erased) == {"type": "alias", "userId": "new"}
 
 
 def test_alias_previous_id_may_be_a_user_or_anonymous_id() -> None:

@@ -7,8 +7,11 @@ from datetime import timedelta
 import httpx
 import orjson
 import pytest
+from sqlalchemy import select
 
+from omnichannel.events.models import Event
 from omnichannel.kit.clock import FrozenClock
+from omnichannel.profiles.search_models import SearchTerm
 from tests.helpers import START, app_platform, basic, drain, make_token, table_counts
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -27,6 +30,11 @@ async def lookup(client: httpx.AsyncClient, admin: dict[str, str], type_: str, v
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+async def search_terms(client: httpx.AsyncClient) -> set[str]:
+    async with app_platform(client).rt.db.read() as session:
+        return set((await session.execute(select(SearchTerm.term))).scalars())
 
 
 def at(minutes: int) -> str:
@@ -298,8 +306,20 @@ async def test_export_holds_everything_and_erase_forgets_for_good(
     assert missing.status_code == 404
     fresh = await lookup(app_client, admin, "anonymous_id", "fresh")
     assert [i["type"] for i in fresh["identities"]] == ["anonymous_id"]
+    assert "email" not in fresh["traits"]  # not even as a trait, nor searchable
     counts = await table_counts(app_platform(app_client))
     assert counts["profiles"] == 2  # u2 and the fresh visitor
+    # Nor do they stay in the log: the event of u1 alone keeps only its message id.
+    async with app_platform(app_client).rt.db.read() as session:
+        rows = (await session.execute(select(Event).order_by(Event.id.desc()).limit(2))).scalars()
+        came_back, identify = sorted(rows, key=lambda e: e.type, reverse=True)
+    assert (came_back.type, came_back.user_id, set(came_back.payload)) == (
+        "track",
+        None,
+        {"type", "messageId"},
+    )
+    assert identify.payload["traits"] == {} and identify.anonymous_id == "fresh"
+    assert "gone@x.co" not in await search_terms(app_client)
 
 
 @pytest.mark.parametrize(

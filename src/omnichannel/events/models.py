@@ -29,7 +29,7 @@ SOURCE_KINDS = (
 )
 
 # Event processing states: accepted and durable, resolved to a profile, or dropped because every
-# identifier it carried was erased (GDPR) and suppressed.
+# identifier it carried was erased (GDPR) and suppressed (only its message id is kept then).
 PENDING, RESOLVED, DISCARDED = 0, 1, 2
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.events.models import PENDING, RESOLVED, Event, Source
@@ -88,6 +88,27 @@ async def mark_processed(
             await driver.execute_many(_MARK_SQLITE, rows)
         else:
             await driver.fetch(_MARK_PG, [list(column) for column in zip(*rows, strict=True)])
+
+
+async def replace_payloads(
+    session: AsyncSession, rows: Sequence[tuple[int, dict[str, Any]]]
+) -> None:
+    """Store each (event id, payload) in place of what was sent, with the user and anonymous id
+    columns as the new payload has them (erased identifiers taken out)."""
+    for event_id, payload in rows:  # rare: only events that carried erased identifiers
+        await session.execute(
+            update(events)
+            .where(events.c.id == event_id)
+            .values(
+                payload=payload,
+                user_id=_text_or_none(payload.get("userId")),
+                anonymous_id=_text_or_none(payload.get("anonymousId")),
+            )
+        )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 async def pending_count(session: AsyncSession) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -24,7 +25,7 @@ from omnichannel.events.domain import EventsResolved, ResolvedEvent
 from omnichannel.events.models import DISCARDED, RESOLVED
 from omnichannel.events.service import writes_profile
 from omnichannel.identity import service as identity
-from omnichannel.identity.rules import MergeRules, alias_candidates, extract
+from omnichannel.identity.rules import MergeRules, alias_candidates, extract, without
 from omnichannel.kit.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,21 @@ async def _process_batch(rt: Runtime, rules: MergeRules, limit: int) -> int:
             )
             for row in rows
         ]
-        resolved, sightings = await identity.resolve_batch(rt, session, rules, items)
+        resolved, sightings, erased = await identity.resolve_batch(rt, session, rules, items)
         updates: list[tuple[int, str | None, int]] = []
+        scrubbed: list[tuple[int, dict[str, Any]]] = []
         fanout = []
-        for row in rows:
-            result = resolved[row.id]
+        for row, item in zip(rows, items, strict=True):
+            result, payload = resolved[row.id], row.payload
+            if erased and any(i.key in erased for i in (*item.identifiers, *item.alias_of)):
+                # Nothing of an erased person is kept: an event of theirs alone keeps only its
+                # message id (a retry stays a duplicate); one also of someone else, the rest.
+                payload = (
+                    without(payload, rules, erased)
+                    if result is not None
+                    else {"type": row.type, "messageId": payload.get("messageId")}
+                )
+                scrubbed.append((row.id, payload))
             if result is None:
                 updates.append((row.id, None, DISCARDED))
                 continue
@@ -94,10 +105,11 @@ async def _process_batch(rt: Runtime, rules: MergeRules, limit: int) -> int:
                     row.channel,
                     row.source_id,
                     row.timestamp,
-                    row.payload,
+                    payload,
                 )
             )
         await repo.mark_processed(session, updates)
+        await repo.replace_payloads(session, scrubbed)
         await rt.bus.publish(rt, session, EventsResolved(fanout))
         await identity.record_seen(rt, session, sightings)  # last: see identity.service
     return len(rows)

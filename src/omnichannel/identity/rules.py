@@ -8,9 +8,11 @@ same customer.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import phonenumbers
 
 from omnichannel.config import Settings
@@ -112,18 +114,17 @@ class MergeRules:
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def extract(message: dict[str, Any], rules: MergeRules) -> list[Identifier]:
-    """Every identifier a Segment message carries, normalised, blocked ones left out.
+def _places(
+    message: dict[str, Any], rules: MergeRules
+) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """Where a message carries identifiers: (the object holding one, its field, its type).
 
-    Sources: userId, anonymousId, identifier traits in ``traits`` (but a group's, which are the
-    group's) and ``context.traits``,
-    ``context.externalIds`` (custom types allowed) and the device in ``context.device``.
-    An alias's ``previousId`` is not here: its type is only known at resolution (see resolver).
-    """
-    found: list[Identifier | None] = [
-        rules.normalise("user_id", message.get("userId")),
-        rules.normalise("anonymous_id", message.get("anonymousId")),
-    ]
+    userId, anonymousId, identifier traits in ``traits`` (but a group's, which are the group's)
+    and ``context.traits``, ``context.externalIds`` (custom types allowed) and the device in
+    ``context.device``. An alias's ``previousId`` is not here: its type is only known at
+    resolution (see ``alias_candidates`` and the resolver)."""
+    yield message, "userId", "user_id"
+    yield message, "anonymousId", "anonymous_id"
     context = message.get("context")
     context = context if isinstance(context, dict) else {}
     # A group call's traits describe the group (the company's email, its phone), not the person:
@@ -133,23 +134,42 @@ def extract(message: dict[str, Any], rules: MergeRules) -> list[Identifier]:
         if isinstance(traits, dict):
             for name, type_ in TRAIT_IDENTIFIERS.items():
                 if name in traits:
-                    found.append(rules.normalise(type_, traits[name]))
+                    yield traits, name, type_
     external = context.get("externalIds")
     if isinstance(external, list):
         for item in external:
             if isinstance(item, dict):
                 custom = rules.normalise_type(item.get("type"))
                 if custom and custom != "anonymous_id":
-                    found.append(rules.normalise(custom, item.get("id")))
+                    yield item, "id", custom
     device = context.get("device")
     if isinstance(device, dict):
-        found.append(rules.normalise("device_id", device.get("id")))
-        found.append(rules.normalise("push_token", device.get("token")))
+        yield device, "id", "device_id"
+        yield device, "token", "push_token"
+
+
+def extract(message: dict[str, Any], rules: MergeRules) -> list[Identifier]:
+    """Every identifier a Segment message carries (``_places``), normalised, blocked ones left
+    out, each once."""
     unique: dict[str, Identifier] = {}
-    for ident in found:
+    for holder, field_name, type_ in _places(message, rules):
+        ident = rules.normalise(type_, holder.get(field_name))
         if ident is not None:
             unique.setdefault(ident.key, ident)
     return list(unique.values())
+
+
+def without(message: dict[str, Any], rules: MergeRules, keys: set[str]) -> dict[str, Any]:
+    """A copy of the message with every identifier whose key is in ``keys`` taken out (an alias's
+    ``previousId`` too): what is kept of an event that carried erased, suppressed identifiers."""
+    kept: dict[str, Any] = orjson.loads(orjson.dumps(message))
+    for holder, field_name, type_ in list(_places(kept, rules)):
+        ident = rules.normalise(type_, holder.get(field_name))
+        if ident is not None and ident.key in keys:
+            del holder[field_name]
+    if any(i.key in keys for i in alias_candidates(kept, rules)):
+        del kept["previousId"]
+    return kept
 
 
 def alias_candidates(message: dict[str, Any], rules: MergeRules) -> list[Identifier]:

@@ -76,8 +76,9 @@ class Resolved:
 
 async def resolve_batch(
     rt: Runtime, session: AsyncSession, rules: MergeRules, items: Sequence[Item]
-) -> tuple[dict[int, Resolved | None], Sightings]:
-    """Resolve each item to a profile (None: every identifier it carried is suppressed)."""
+) -> tuple[dict[int, Resolved | None], Sightings, set[str]]:
+    """Resolve each item to a profile (None: every identifier it carried is suppressed); also
+    returns the keys of the batch's identifiers that are suppressed (erased), left out."""
     await rt.db.lock(session, ERASURE_LOCK, shared=True)
     keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)}
     blocked = await repo.suppressed(session, list(keys))
@@ -114,7 +115,7 @@ async def resolve_batch(
         if not await repo.bump_versions(session, expected):
             raise StaleGraph("a profile changed under this batch")
     await _write(rt, session, resolver, graph)
-    return results, Sightings(outcome.seen, last_seen)
+    return results, Sightings(outcome.seen, last_seen), blocked
 
 
 async def resolve_known(
