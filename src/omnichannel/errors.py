@@ -98,8 +98,13 @@ def problem_response(problem: Problem) -> Response:
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
+    """pydantic's error location named as every other error names a field: ``a[0].b``."""
+    field = ""
+    for part in loc:
+        if part in ("body", "query", "path"):
+            continue
+        field += f"[{part}]" if isinstance(part, int) else f".{part}" if field else str(part)
+    return field or "body"
 
 
 def http_problem(status: int, detail: str) -> Problem:

@@ -56,7 +56,8 @@ async def test_profile_shows_identities_traits_consents_and_basics(
             "traits": {
                 "email": "Ann@Example.com",
                 "name": "Ann",
-                "consents": {"email": {"marketing": True}, "sms": False},
+                # A channel PUT …/consents would refuse is not a consent from an event either.
+                "consents": {"email": {"marketing": True}, "sms": False, "pigeon": True},
             },
         },
     )
@@ -264,6 +265,14 @@ async def test_consents_put_is_applied_and_recorded_in_the_timeline(
     )
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["field"] == "consents[0].channel"
+    for loose in ("no", 1, None):  # a record of consent is a JSON boolean or nothing
+        vague = await app_client.put(
+            f"/v1/profiles/{profile['id']}/consents",
+            json={"consents": [{"channel": "email", "granted": loose}]},
+            headers=agent,
+        )
+        assert vague.status_code == 400, vague.text
+        assert vague.json()["errors"][0]["field"] == "consents[0].granted"
 
 
 async def test_export_holds_everything_and_erase_forgets_for_good(

@@ -11,10 +11,13 @@ import re
 from datetime import datetime
 from typing import Any
 
+from omnichannel.events.models import SOURCE_KINDS
+
 CONSENTS_TRAIT = "consents"
 DEFAULT_PURPOSE = "marketing"
 PURPOSE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
+# A consent is given for a channel (a source kind) or for all of them.
+CONSENT_CHANNELS = (*SOURCE_KINDS, "all")
 
 
 def trait_rows(
@@ -45,7 +48,7 @@ def consent_rows(
         return []
     rows = []
     for channel, purposes in given.items():
-        if not isinstance(channel, str) or not CHANNEL.match(channel):
+        if channel not in CONSENT_CHANNELS:  # as PUT …/consents refuses one
             continue
         if isinstance(purposes, bool):
             purposes = {DEFAULT_PURPOSE: purposes}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from omnichannel.events.models import SOURCE_KINDS
 
@@ -71,7 +71,7 @@ class TimelinePage(Out):
 class ConsentIn(BaseModel):
     channel: str = Field(description=f"one of: {', '.join(SOURCE_KINDS)}, or 'all'")
     purpose: str = Field(default="marketing", pattern=r"^[a-z][a-z0-9_]{0,39}$")
-    granted: bool
+    granted: StrictBool  # a record of consent: true or false, never "no" or 1
 
 
 class ConsentsIn(BaseModel):

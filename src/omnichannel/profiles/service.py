@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omnichannel.errors import InvalidRequest, NotFound, field_error
 from omnichannel.events import history
 from omnichannel.events.domain import EventsResolved, ResolvedEvent
-from omnichannel.events.models import RESOLVED, SOURCE_KINDS
+from omnichannel.events.models import RESOLVED
 from omnichannel.events.repository import insert_events
 from omnichannel.events.sources import system_source
 from omnichannel.identity import service as identity
@@ -20,10 +20,10 @@ from omnichannel.kit.outbox import enqueue
 from omnichannel.kit.runtime import Runtime
 from omnichannel.profiles import repository as repo
 from omnichannel.profiles import search
+from omnichannel.profiles.derive import CONSENT_CHANNELS
 from omnichannel.profiles.schemas import ConsentIn, ConsentOut, IdentityOut, MergeOut
 
 ERASE_TOPIC = "profiles.erase"
-CONSENT_CHANNELS = (*SOURCE_KINDS, "all")
 
 
 async def live_id(session: AsyncSession, profile_id: str) -> str:
