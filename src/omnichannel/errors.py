@@ -59,8 +59,21 @@ class PayloadTooLarge(Problem):
     status, slug, title = 400, "payload-too-large", "The payload is too large"
 
 
+class UnsupportedEncoding(Problem):
+    status, slug, title = 415, "unsupported-encoding", "The body's encoding is not supported"
+
+
 class Unauthorized(Problem):
+    """401 for a missing or unknown write key (Basic auth, as Segment's SDKs send it)."""
+
     status, slug, title = 401, "unauthorized", "Authentication is required"
+    challenge = 'Basic realm="omnichannel"'  # the WWW-Authenticate header: what to send
+
+
+class TokenRequired(Unauthorized):
+    """401 for a missing or unknown API token (Bearer)."""
+
+    challenge = 'Bearer realm="omnichannel"'
 
 
 class Forbidden(Problem):
@@ -85,8 +98,8 @@ def field_error(field: str, message: str) -> dict[str, str]:
 
 def problem_response(problem: Problem) -> Response:
     headers = None
-    if problem.status == 401:
-        headers = {"WWW-Authenticate": 'Basic realm="omnichannel"'}
+    if isinstance(problem, Unauthorized):
+        headers = {"WWW-Authenticate": problem.challenge}
     elif problem.status == 503:
         headers = {"Retry-After": "1"}
     return Response(

@@ -132,6 +132,20 @@ async def test_gzip_body_is_accepted(app_client: httpx.AsyncClient, web_key: str
     assert response.json()["accepted"] == 1
 
 
+async def test_a_body_in_an_encoding_not_taken_is_a_415(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    response = await app_client.post(
+        "/v1/track",
+        auth=basic(web_key),
+        content=orjson.dumps({"userId": "u1", "event": "E"}),
+        headers={"Content-Encoding": "br"},
+    )
+    assert response.status_code == 415
+    assert "gzip" in response.json()["detail"]
+    assert nothing_but(await table_counts(app_platform(app_client)), sources=1) == {}
+
+
 async def test_duplicate_message_id_is_stored_once(
     app_client: httpx.AsyncClient, web_key: str
 ) -> None:

@@ -203,7 +203,7 @@ async def test_split_by_api_undoes_the_merge_and_rebuilds_traits(
     assert nothing.status_code == 404
 
 
-async def test_timeline_times_without_a_zone_are_utc(
+async def test_timeline_takes_times_without_a_zone_as_utc_and_refuses_unknown_names(
     app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
 ) -> None:
     await send(
@@ -232,6 +232,12 @@ async def test_timeline_times_without_a_zone_are_utc(
         "utc": ["E4", "E3", "E2"],
         "dates": ["E4", "E3", "E2", "E1", "E0"],
     }
+    for field in ("type", "channel"):
+        bogus = await app_client.get(
+            f"/v1/profiles/{profile['id']}/timeline", params={field: "bogus"}, headers=admin
+        )
+        assert bogus.status_code == 400
+        assert bogus.json()["errors"][0]["field"] == field
 
 
 async def test_consents_put_is_applied_and_recorded_in_the_timeline(
@@ -354,6 +360,7 @@ async def test_roles_are_enforced(
 async def test_unknown_token_is_401(app_client: httpx.AsyncClient) -> None:
     response = await app_client.get("/v1/profiles/x", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")  # what to send instead
 
 
 async def test_traits_of_every_json_type_read_back(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.auth.models import ROLES, ApiToken
-from omnichannel.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, field_error
+from omnichannel.errors import Forbidden, InvalidRequest, NotFound, TokenRequired, field_error
 from omnichannel.kit.ids import digest, new_id, new_secret
 from omnichannel.kit.runtime import Runtime
 from omnichannel.platform import Platform, get_platform
@@ -75,7 +75,7 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
     async def dependency(request: Request, platform: Platform = Depends(get_platform)) -> Principal:
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not secret:
-            raise Unauthorized(
+            raise TokenRequired(
                 "Send an API token as `Authorization: Bearer …` (`omni tokens create`)."
             )
         token_hash = digest(secret.strip())
@@ -86,7 +86,7 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
 
         principal = await platform.principals.get(token_hash, load)
         if principal is None:
-            raise Unauthorized("Unknown or revoked API token.")
+            raise TokenRequired("Unknown or revoked API token.")
         if principal.role not in allowed:
             raise Forbidden(
                 f"The {principal.role} role may not do this; "

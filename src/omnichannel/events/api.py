@@ -44,6 +44,7 @@ from omnichannel.errors import (
     InvalidRequest,
     PayloadTooLarge,
     Problem,
+    UnsupportedEncoding,
     database_unavailable,
     field_error,
     http_problem,
@@ -108,7 +109,10 @@ def _json(body: dict[str, Any], status: int = 200) -> Response:
 
 async def _read_body(request: Request, limit: int) -> dict[str, Any]:
     raw = await request.body()
-    if request.headers.get("content-encoding", "").lower() == "gzip":
+    encoding = request.headers.get("content-encoding", "").lower()
+    if encoding not in ("", "identity", "gzip"):
+        raise UnsupportedEncoding(f"Content-Encoding '{encoding}' is not taken; send gzip or none.")
+    if encoding == "gzip":
         try:
             raw = zlib.decompressobj(wbits=31).decompress(raw, limit + 1)
         except (zlib.error, gzip.BadGzipFile) as exc:
