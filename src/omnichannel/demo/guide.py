@@ -1,4 +1,4 @@
-"""What ``omni demo`` prints: what was loaded, where to look, the keys, and curl lines to paste.
+"""What ``omni demo`` prints: what was loaded, where to look, the keys, and lines to paste.
 
 Lines meant for copying are printed with ``soft_wrap`` and without markup, so Rich never breaks
 a key or a command across lines or eats the brackets of a JSON body.
@@ -39,7 +39,7 @@ def _summary(console: Console, result: DemoResult) -> None:
         )
 
 
-def _curls(base_url: str, write_key: str, token: str, ann_id: str | None) -> list[str]:
+def _lines_to_paste(base_url: str, write_key: str, token: str, ann_id: str | None) -> list[str]:
     body = json.dumps(
         {"userId": ANN_USER_ID, "event": "Product Viewed", "properties": {"sku": FAUCET.sku}}
     )
@@ -48,6 +48,8 @@ def _curls(base_url: str, write_key: str, token: str, ann_id: str | None) -> lis
         "# a track call from the web shop (Segment spec, write key as Basic-auth user):",
         f"curl -u {shlex.quote(write_key + ':')} -H 'Content-Type: application/json' "
         f"-d {shlex.quote(body)} {base_url}/v1/track",
+        "# the same from a web shop: analytics.js (npm @segment/analytics-next), host set:",
+        f"AnalyticsBrowser.load({{ writeKey: '{write_key}', cdnURL: '{base_url}' }})",
         "# Ann's profile (scenario S1: web + app, one person), looked up by e-mail:",
         f"curl -H {auth} '{base_url}/v1/profiles/lookup?type=email&value={ANN_EMAIL}'",
     ]
@@ -79,7 +81,7 @@ def print_guide(console: Console, result: DemoResult, base_url: str) -> None:
         "shown once and stored only as hashes.[/]"
     )
     console.print()
-    for line in _curls(base_url, write_key, keys.admin_token, result.ann_profile_id):
+    for line in _lines_to_paste(base_url, write_key, keys.admin_token, result.ann_profile_id):
         _plain(console, line)
     console.print()
 
