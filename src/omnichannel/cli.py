@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import secrets
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,10 +20,14 @@ from typing import TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.auth.models import ROLES
@@ -30,10 +37,10 @@ from omnichannel.console.models import ROLES as CONSOLE_ROLES
 from omnichannel.console.users import create_user, provision
 from omnichannel.demo.guide import print_console_login, print_guide
 from omnichannel.demo.loader import DemoResult, default_keys_file, load_demo
-from omnichannel.errors import Problem
+from omnichannel.errors import Problem, Unavailable
 from omnichannel.events.models import SOURCE_KINDS
 from omnichannel.events.sources import create_source, list_sources
-from omnichannel.kit.migrate import upgrade
+from omnichannel.kit.migrate import pending_migrations, upgrade
 from omnichannel.platform import Platform
 from omnichannel.worker import Worker
 
@@ -177,6 +184,11 @@ def worker() -> None:
     _logging(settings)
 
     async def work(platform: Platform) -> None:
+        if pending := await pending_migrations(settings, platform.rt.db.writer):
+            raise Unavailable(
+                f"The database at {_safe_url()} lacks {len(pending)} migration(s): run "
+                "`omni migrate` (or start `omni serve`, which migrates), then the worker."
+            )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -275,3 +287,51 @@ def users_create(
         return f"user {user.username} ({user.role}) created"
 
     print(_run(work))
+
+
+def main() -> None:
+    """The ``omni`` entry point: the commands, with the errors an operator causes (a setting that
+    does not parse, a database that is unreachable or not migrated) told in one line with what
+    to do next, instead of a traceback."""
+    try:
+        app()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "OMNI_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            console.print(f"[red]error[/]: setting {name}: {escape(message)}")
+        raise SystemExit(2) from None
+    except SettingsError as exc:  # a value that is not even JSON where JSON is expected
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"OMNI_{field.group(1).upper()}" if field else "an OMNI_ setting"
+        console.print(f"[red]error[/]: setting {name} is not valid JSON")
+        raise SystemExit(2) from None
+    except (DBAPIError, ArgumentError, ConnectionError, socket.gaierror) as exc:
+        console.print(f"[red]error[/]: {escape(database_trouble(exc))}")
+        raise SystemExit(1) from None
+
+
+def database_trouble(exc: Exception) -> str:
+    """What went wrong with the database, in a line, and what to do about it."""
+    url = _safe_url()
+    cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    if isinstance(exc, ArgumentError):
+        return (
+            f"OMNI_DATABASE_URL ({url}) is not a database Omnichannel can use ({cause}); use "
+            "sqlite+aiosqlite:///./omni.db or postgresql+asyncpg://user@host/database."
+        )
+    if re.search(r"no such table|does not exist", cause) and "database" not in cause:
+        return f"The database at {url} is not migrated ({cause}): run `omni migrate`."
+    return (
+        f"Cannot use the database at {url}: {cause}. Check OMNI_DATABASE_URL, that the database "
+        "exists and its server runs, then `omni migrate`."
+    )
+
+
+def _safe_url() -> str:
+    """OMNI_DATABASE_URL without its password, for error messages."""
+    raw = str(os.environ.get("OMNI_DATABASE_URL", Settings.model_fields["database_url"].default))
+    try:
+        return make_url(raw).render_as_string(hide_password=True)
+    except ArgumentError:
+        return raw

@@ -6,7 +6,11 @@ and handed down, so a test can run several differently configured apps in one pr
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import re
+from typing import Literal
+
+import phonenumbers
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Segment's defaults, in priority order: the first identifier type decides which profile survives
@@ -41,6 +45,16 @@ DEFAULT_BLOCKED_VALUES = [
 ]
 
 
+# URL schemes as people write them, and the driver each means here.
+DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
 class Settings(BaseSettings):
     """Everything configurable, with the value a fresh ``omni serve`` uses."""
 
@@ -49,7 +63,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./omni.db"
     # FULL fsyncs every commit, so an acknowledged event survives a power cut as well as a crash.
     # NORMAL (WAL) survives any process crash and is several times faster; see README.
-    sqlite_synchronous: str = "FULL"
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     # Pages the WAL may hold before a commit copies them back into the database file (SQLite's
     # own default is 1,000, 4 MB). Events touch random pages of the log's indexes, the traits and
     # the identities; a page committed many times between two checkpoints is copied back once,
@@ -73,10 +87,12 @@ class Settings(BaseSettings):
     # it is meant for `omni worker` processes, which serve no reads.
     gc_threshold: int = 0
 
+    # The region a phone written without a country code is read in (ISO 3166 code, e.g. UA, GB).
     default_region: str = "UA"
     identity_priority: list[str] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))
     identity_limits: dict[str, int] = Field(default_factory=lambda: {"user_id": 1})
-    identity_default_limit: int = 5
+    identity_default_limit: int = Field(default=5, ge=1)
+    # Regular expressions, case-insensitive, each matched against an identifier's whole value.
     identity_blocked_values: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKED_VALUES))
     # An identifier's last_seen moves only for an event at least this much newer. A visit sends
     # dozens of events within minutes; refreshing on each would cost a write per event. 30 min is
@@ -102,6 +118,50 @@ class Settings(BaseSettings):
     # database (``console_settings``), so sessions survive restarts and every process agrees.
     secret_key: SecretStr | None = None
     log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        # The async drivers the platform ships with; the plain forms people paste mean them.
+        scheme, sep, rest = value.partition("://")
+        scheme = DRIVERS.get(scheme, scheme)
+        if not sep or scheme not in DRIVERS.values():
+            raise ValueError(
+                f"'{value}' is not a database Omnichannel runs on; use "
+                "sqlite+aiosqlite:///./omni.db or postgresql+asyncpg://user@host/database"
+            )
+        return f"{scheme}://{rest}"
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        # An unknown region would quietly turn every phone written without +code into nothing.
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"'{value}' is not a region phonenumbers knows; e.g. UA, GB, US, DE")
+        return region
+
+    @field_validator("identity_limits")
+    @classmethod
+    def _positive_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        if bad := sorted(t for t, n in value.items() if n < 1):
+            raise ValueError(f"a profile may hold at least one identifier of a type: {bad}")
+        return value
+
+    @field_validator("identity_blocked_values")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"'{pattern}' is not a regular expression: {exc}") from exc
+        return value
 
     @property
     def is_sqlite(self) -> bool:

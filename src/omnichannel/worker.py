@@ -16,6 +16,7 @@ from omnichannel.platform import Platform
 from omnichannel.wiring import OUTBOX_HANDLERS
 
 log = logging.getLogger("omnichannel.worker")
+MAX_BACK_OFF_SECONDS = 30.0
 
 
 class Worker:
@@ -43,16 +44,37 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.platform.settings
         waiting = self.platform.work_waiting
+        failures = 0
         while not stop.is_set():
             try:
                 events = await self._events()
                 jobs = await self.outbox.run_due()
-            except Exception:  # keep the loop alive; the batch stays pending and is retried
-                log.exception("worker round failed")
-                events = jobs = 0
+            except Exception as exc:  # keep the loop alive; the batch stays pending and is retried
+                failures += 1
+                await self._back_off(exc, failures, stop)
+                continue
+            if failures:
+                log.warning("worker rounds work again, after %d failed", failures)
+                failures = 0
             if not events and not jobs:
                 waiting.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiting.wait(), settings.worker_poll_seconds)
             elif events < settings.worker_batch_size:
                 await asyncio.sleep(settings.worker_linger_seconds)
+
+    async def _back_off(self, exc: Exception, failures: int, stop: asyncio.Event) -> None:
+        """After a failed round (the database down, say), wait longer each time, up to
+        ``MAX_BACK_OFF_SECONDS``: the traceback once, then a line per retry."""
+        delay = min(self.platform.settings.worker_poll_seconds * 2**failures, MAX_BACK_OFF_SECONDS)
+        if failures == 1:
+            log.exception("worker round failed; retrying in %.1f s", delay)
+        else:
+            log.warning(
+                "worker round failed again (%s: %s); retrying in %.1f s",
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+                delay,
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)

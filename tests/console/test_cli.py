@@ -35,6 +35,25 @@ def test_users_create_refuses_bad_input_and_says_why(sqlite_template: Path, tmp_
         assert done.returncode == 1 and why in done.stdout, done.stdout
 
 
+def test_a_wrong_setting_or_database_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
+    unmigrated = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    for args, env, code, says in [
+        (["sources", "list"], {"OMNI_DEFAULT_REGION": "XX"}, 2, "setting OMNI_DEFAULT_REGION"),
+        (["sources", "list"], {"OMNI_IDENTITY_LIMITS": "{bad"}, 2, "not valid JSON"),
+        (["sources", "list"], {"OMNI_DATABASE_URL": unmigrated}, 1, "run `omni migrate`"),
+        (["worker"], {"OMNI_DATABASE_URL": unmigrated}, 1, "run `omni migrate`"),
+        (["tokens", "list"], {"OMNI_DATABASE_URL": "postgresql://u@127.0.0.1:9/x"}, 1,
+         "Check OMNI_DATABASE_URL"),
+    ]:  # fmt: skip
+        environment = {**os.environ, "OMNI_DATABASE_URL": unmigrated, **env}
+        done = subprocess.run(
+            [OMNI, *args], capture_output=True, text=True, timeout=60, env=environment
+        )
+        output = " ".join((done.stdout + done.stderr).split())  # Rich wraps long lines
+        assert done.returncode == code and says in output, output
+        assert "Traceback" not in output
+
+
 def test_omni_demo_prints_a_console_login_that_works(tmp_path: Path) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'omni.db'}"
     env = {**os.environ, "OMNI_DATABASE_URL": db}

@@ -92,7 +92,7 @@ class MergeRules:
                 return None
         elif type_ == "phone":
             value = self._phone(value) or ""
-        if not value or len(value) > MAX_VALUE_LENGTH or self._blocked.search(value):
+        if not value or len(value) > MAX_VALUE_LENGTH or self._blocked.fullmatch(value):
             return None
         return Identifier(type_, value)
 

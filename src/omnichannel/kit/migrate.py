@@ -9,6 +9,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from omnichannel.config import Settings
 
@@ -25,3 +29,16 @@ def alembic_config(settings: Settings) -> Config:
 def upgrade(settings: Settings, revision: str = "head") -> None:
     """Bring the database to ``revision``; must not be called from inside a running event loop."""
     command.upgrade(alembic_config(settings), revision)
+
+
+async def pending_migrations(settings: Settings, engine: AsyncEngine) -> list[str]:
+    """The revisions the database still lacks (empty: it is up to date)."""
+    script = ScriptDirectory.from_config(alembic_config(settings))
+
+    def heads(connection: Connection) -> tuple[str, ...]:
+        return tuple(MigrationContext.configure(connection).get_current_heads())
+
+    async with engine.connect() as connection:
+        have = await connection.run_sync(heads)
+    applied = {rev.revision for head in have for rev in script.iterate_revisions(head, "base")}
+    return [rev.revision for rev in script.walk_revisions() if rev.revision not in applied]
