@@ -127,8 +127,14 @@ def http_problem(status: int, detail: str) -> Problem:
     return problem
 
 
-def database_unavailable(exc: Exception) -> Unavailable:
+def database_unavailable(exc: Exception) -> Problem:
     """The answer to a database that failed a call (DBAPIError, or a refused connection)."""
+    code = str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+    if code.startswith("22"):  # SQLSTATE class 22, a data exception: the value is the client's
+        return InvalidRequest(
+            "A value in the request is one the database cannot take (a NUL character, say); "
+            "change it, retrying will not help."
+        )
     # Nothing was acknowledged: the client (every Segment SDK retries 5xx) sends it again.
     log.error("database error: %s", exc)
     return Unavailable("The database did not accept the write or the read; retry shortly.")

@@ -357,6 +357,15 @@ async def test_roles_are_enforced(
     assert response.status_code == status, response.text
 
 
+async def test_a_nul_in_an_id_is_the_clients_error_not_an_outage(
+    app_client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """PostgreSQL refuses a NUL even to compare: a 4xx to fix, not a 503 to retry."""
+    for path in ("/v1/profiles/a%00b", "/v1/profiles/a%00b/timeline"):
+        response = await app_client.get(path, headers=admin)
+        assert response.status_code in (400, 404), response.text
+
+
 async def test_unknown_token_is_401(app_client: httpx.AsyncClient) -> None:
     response = await app_client.get("/v1/profiles/x", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
