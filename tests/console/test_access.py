@@ -64,9 +64,18 @@ async def test_sign_in_goes_back_where_asked_and_sign_out_ends_it(
     dashboard = await app_client.get("/console/dashboard")
     assert dashboard.status_code == 200 and "ann · admin" in dashboard.text
     token = csrf_of(dashboard.text)
+    copied = app_client.cookies.get("omni_console")  # kept by someone at a shared store PC
     out = await app_client.post("/console/logout", data={"csrf_token": token})
     assert out.status_code == 303
     assert (await app_client.get("/console/dashboard")).status_code == 303
+    app_client.cookies.set("omni_console", copied)
+    replayed = await app_client.get("/console/dashboard")
+    assert replayed.status_code == 303  # signing out ended the session itself, not the cookie
+    app_client.cookies.clear()  # and signing in again works
+    again = await app_client.post("/console/login", data={**form, "csrf_token": csrf_of(
+        (await app_client.get("/console/login")).text)})  # fmt: skip
+    assert again.status_code == 303
+    assert (await app_client.get("/console/dashboard")).status_code == 200
 
 
 async def test_next_never_leaves_the_console(app_client: httpx.AsyncClient) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from omnichannel.kit.orm import Base, UTCDateTime
@@ -24,6 +24,9 @@ class ConsoleUser(Base):
     store_source_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Every session cookie carries the generation it was signed in; signing out moves it on, so
+    # a copied cookie of that user stops working at once (console.security).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ConsoleSetting(Base):

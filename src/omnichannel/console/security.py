@@ -1,9 +1,11 @@
 """Console sessions, CSRF protection and the page guards.
 
 A session is a cookie signed with itsdangerous (the same scheme Starlette's SessionMiddleware
-uses), holding only the user id and the session's CSRF token; it is read by the console's own
-dependency rather than a middleware, so the ingestion routes never pay for it. Every request
-re-reads the user, so a disabled user or a changed role takes effect at once.
+uses), holding only the user id, the user's session generation and the session's CSRF token; it
+is read by the console's own dependency rather than a middleware, so the ingestion routes never
+pay for it. Every request re-reads the user, so a disabled user or a changed role takes effect at
+once, and so does signing out: it moves the user's generation on, and a cookie of an older one
+(a copy kept on a shared store PC, say) no longer signs anyone in.
 
 CSRF: every state-changing request must echo the session's token, as the ``csrf_token`` form
 field or, for HTMX, the ``X-CSRF-Token`` header (set once on ``<body hx-headers>``). The cookie
@@ -48,6 +50,7 @@ class NotAllowed(Exception):
 class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     user_id: str | None = None
+    generation: int = 0
     # True when the browser does not hold this session yet (the response must set the cookie).
     new: bool = False
 
@@ -77,13 +80,20 @@ class Sessions:
             except BadSignature:  # also expired: SignatureExpired is a BadSignature
                 data = None
             if isinstance(data, dict) and isinstance(data.get("csrf"), str):
-                return Session(csrf=data["csrf"], user_id=data.get("uid"))
+                generation = data.get("gen", 0)
+                return Session(
+                    csrf=data["csrf"],
+                    user_id=data.get("uid"),
+                    generation=generation if isinstance(generation, int) else -1,
+                )
         return Session(new=True)
 
     def write(self, request: Request, response: Response, session: Session) -> None:
         response.set_cookie(
             COOKIE,
-            self._serializer.dumps({"uid": session.user_id, "csrf": session.csrf}),
+            self._serializer.dumps(
+                {"uid": session.user_id, "gen": session.generation, "csrf": session.csrf}
+            ),
             max_age=MAX_AGE,
             path="/",
             httponly=True,
@@ -114,8 +124,8 @@ async def viewer(
         raise LoginRequired()
     async with platform.rt.db.read() as db:
         user = await get_user(db, session.user_id)
-    if user is None:
-        raise LoginRequired()
+    if user is None or user.session_generation != session.generation:
+        raise LoginRequired()  # disabled, or signed out since this cookie was signed
     return Viewer(user, session)
 
 

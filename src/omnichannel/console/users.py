@@ -12,7 +12,7 @@ import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.console.models import ROLES, ConsoleUser
@@ -78,6 +78,15 @@ async def create_user(
 async def by_username(session: AsyncSession, username: str) -> ConsoleUser | None:
     query = select(ConsoleUser).where(ConsoleUser.username == username.strip().lower())
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def end_sessions(session: AsyncSession, user_id: str) -> None:
+    """Every session cookie of the user stops working (``console.security``)."""
+    await session.execute(
+        update(ConsoleUser)
+        .where(ConsoleUser.id == user_id)
+        .values(session_generation=ConsoleUser.session_generation + 1)
+    )
 
 
 async def get_user(session: AsyncSession, user_id: str) -> ConsoleUser | None:

@@ -23,7 +23,7 @@ from omnichannel.console.security import (
     viewer,
 )
 from omnichannel.console.templating import render
-from omnichannel.console.users import authenticate
+from omnichannel.console.users import authenticate, end_sessions
 from omnichannel.platform import Platform, get_platform
 
 router = APIRouter()
@@ -72,12 +72,17 @@ async def login(
     limiter.succeeded(name)
     response = redirect(request, local_target(next))
     # A fresh CSRF token with the new identity: nothing from before sign-in carries over.
-    signer.write(request, response, Session(user_id=user.id))
+    signer.write(request, response, Session(user_id=user.id, generation=user.session_generation))
     return response
 
 
 @router.post("/logout", dependencies=[Depends(csrf)])
-async def logout(request: Request, _: Viewer = Depends(viewer)) -> Response:
+async def logout(
+    request: Request, who: Viewer = Depends(viewer), platform: Platform = Depends(get_platform)
+) -> Response:
+    """Sign out: this user's sessions end everywhere, a copied cookie included."""
+    async with platform.rt.db.write() as session:
+        await end_sessions(session, who.user.id)
     response = redirect(request, "/console/login")
     response.delete_cookie(COOKIE, path="/")
     return response
