@@ -86,9 +86,13 @@ def _print_rows(
         async with platform.rt.db.read() as session:
             found = await load(session)
         table = Table(*columns)
+        # An id is copied into other commands (`tokens revoke`, `users create --store`): never
+        # cut it short, however narrow the terminal; the other columns give way.
+        table.columns[0].no_wrap, table.columns[0].min_width = True, 36
         for row in found:
             table.add_row(*cells(row))
-        console.print(table)
+        # Piped (a script reading ids), lines are as long as they need to be.
+        (console if console.is_terminal else Console(width=1000)).print(table)
 
     _run(work)
 
