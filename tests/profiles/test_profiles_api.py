@@ -264,6 +264,11 @@ async def test_consents_put_is_applied_and_recorded_in_the_timeline(
     ).json()
     assert timeline["items"][0]["channel"] == "server"
     assert timeline["items"][0]["traits"] == {"consents": {"email": {"marketing": False}}}
+    assert timeline["items"][0]["actor"].startswith("token:")  # who changed it
+    # An agent's change is not the customer's activity: the basics stay the customer's own.
+    computed = response.json()["computed"]
+    assert (computed["events_total"], computed["channels"]) == (1, ["web"])
+    assert computed["last_seen"] == computed["first_seen"]
     bad = await app_client.put(
         f"/v1/profiles/{profile['id']}/consents",
         json={"consents": [{"channel": "pigeon", "granted": True}]},

@@ -15,7 +15,8 @@ from omnichannel.kit.pagination import decode_cursor, encode_cursor
 
 @dataclass
 class Activity:
-    """Computed basics of a profile, derived from its events (never stored twice)."""
+    """Computed basics of a profile, derived from its events (never stored twice): the
+    customer's own, so changes made through the API (a consent set by an agent) are left out."""
 
     first_seen: datetime | None = None
     last_seen: datetime | None = None
@@ -56,11 +57,19 @@ def entry(row: Any, *, full: bool = False) -> dict[str, Any]:
         "properties": payload.get("properties") or {},
         "traits": payload.get("traits") or {},
         "message_id": row.message_id,
+        # Who made a change through the API or the console (``profiles.set_consents``).
+        "actor": _actor(payload),
     }
     if full:
         item["payload"] = payload
         item["received_at"] = row.received_at
     return item
+
+
+def _actor(payload: dict[str, Any]) -> str | None:
+    context = payload.get("context")
+    actor = context.get("actor") if isinstance(context, dict) else None
+    return actor if isinstance(actor, str) else None
 
 
 async def timeline(

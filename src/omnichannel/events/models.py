@@ -28,6 +28,9 @@ SOURCE_KINDS = (
     "server",
 )
 
+# The source of changes made through the API itself (consents set by an agent, …).
+SYSTEM_SOURCE = "Omnichannel API"
+
 # Event processing states: accepted and durable, resolved to a profile, or dropped because every
 # identifier it carried was erased (GDPR) and suppressed (only its message id is kept then).
 PENDING, RESOLVED, DISCARDED = 0, 1, 2

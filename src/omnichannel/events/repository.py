@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnichannel.events.models import PENDING, RESOLVED, Event, Source
+from omnichannel.events.models import PENDING, RESOLVED, SYSTEM_SOURCE, Event, Source
 from omnichannel.kit.bulk import BulkInsert
 from omnichannel.kit.driver import DriverConnection
 from omnichannel.kit.orm import table_of
@@ -116,6 +116,13 @@ async def pending_count(session: AsyncSession) -> int:
     return int((await session.execute(query)).scalar_one())
 
 
+# Events the customer made, not changes made to their profile through the API itself (the
+# system source's): in the same statement, so a profile read pays no extra round trip.
+_customers_own = events.c.source_id.is_distinct_from(
+    select(Source.id).where(Source.name == SYSTEM_SOURCE).scalar_subquery()
+)
+
+
 async def stats(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
     query = (
         select(
@@ -125,7 +132,7 @@ async def stats(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
             func.min(events.c.timestamp).label("first"),
             func.max(events.c.timestamp).label("last"),
         )
-        .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED)
+        .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED, _customers_own)
         .group_by(events.c.channel, events.c.type)
     )
     return list((await session.execute(query)).all())
@@ -134,7 +141,7 @@ async def stats(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
 async def latest(session: AsyncSession, profile_ids: Sequence[str]) -> Any | None:
     query = (
         select(events.c.channel, events.c.timestamp)
-        .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED)
+        .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED, _customers_own)
         .order_by(events.c.timestamp.desc(), events.c.id.desc())
         .limit(1)
     )

@@ -13,12 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.errors import InvalidRequest, Unauthorized, field_error
 from omnichannel.events import repository as repo
-from omnichannel.events.models import SOURCE_KINDS, Source
+from omnichannel.events.models import SOURCE_KINDS, SYSTEM_SOURCE, Source
 from omnichannel.kit.ids import digest, new_id, new_secret
 from omnichannel.kit.runtime import Runtime
 from omnichannel.kit.ttl_cache import TTLCache
-
-SYSTEM_SOURCE = "Omnichannel API"
 
 
 @dataclass(frozen=True)

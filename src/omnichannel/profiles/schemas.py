@@ -61,6 +61,7 @@ class TimelineEntry(Out):
     properties: dict[str, Any]
     traits: dict[str, Any]
     message_id: str
+    actor: str | None = Field(None, description="who made a change through the API or console")
 
 
 class TimelinePage(Out):
