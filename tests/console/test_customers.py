@@ -49,6 +49,8 @@ async def test_timeline_pages_by_cursor_and_filters(app_client: httpx.AsyncClien
     assert identify.text.count('<tr class="event"') == 1
     none = await app_client.get(url, params={"channel": "sms"})
     assert "No events match these filters" in none.text
+    long = await app_client.get("/console/customers", params={"q": "x" * 500})
+    assert long.status_code == 200 and 'maxlength="200"' in long.text  # a page, not raw JSON
 
 
 async def test_admin_exports_and_erases_a_customer(app_client: httpx.AsyncClient) -> None:
