@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import gzip
 import re
 import zlib
@@ -44,6 +45,7 @@ from omnichannel.errors import (
     InvalidRequest,
     PayloadTooLarge,
     Problem,
+    Unauthorized,
     UnsupportedEncoding,
     database_unavailable,
     field_error,
@@ -133,6 +135,20 @@ async def _read_body(request: Request, limit: int) -> dict[str, Any]:
     return body
 
 
+async def _body_of(request: Request, platform: Platform, limit: int) -> dict[str, Any]:
+    """The body, read; one that cannot be read (not JSON, too large, bad gzip) is still counted
+    among the source's refused calls when its write key came in the header, since a broken
+    integration sending such bodies is what the console's source page is there to show."""
+    try:
+        return await _read_body(request, limit)
+    except Problem as problem:
+        with contextlib.suppress(Unauthorized):
+            source = await platform.sources.authenticate(_write_key(request, {}))
+            errors = problem.errors or [field_error("", problem.detail)]
+            await record_rejection(platform.rt, source.id, errors)
+        raise
+
+
 def _write_key(request: Request, body: dict[str, Any]) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
@@ -150,7 +166,7 @@ def _write_key(request: Request, body: dict[str, Any]) -> str | None:
 async def _ingest_one(request: Request, platform: Platform, *, type_: str) -> Response:
     settings = platform.settings
     received_at = platform.rt.clock.now()
-    body = await _read_body(request, settings.max_event_bytes)
+    body = await _body_of(request, platform, settings.max_event_bytes)
     source: SourceInfo = await platform.sources.authenticate(_write_key(request, body))
     body.pop("writeKey", None)
     body["type"] = type_
@@ -168,25 +184,34 @@ async def _ingest_one(request: Request, platform: Platform, *, type_: str) -> Re
     return _json({"success": True, "messageId": accepted[0].message_id})
 
 
-async def _ingest_batch(request: Request, platform: Platform) -> Response:
-    settings = platform.settings
-    received_at: datetime = platform.rt.clock.now()
-    body = await _read_body(request, settings.max_batch_bytes)
-    source = await platform.sources.authenticate(_write_key(request, body))
+def _malformed_batch(body: dict[str, Any], max_events: int) -> Problem | None:
+    """What is wrong with the batch as a whole, if anything (its events are judged one by one)."""
     messages = body.get("batch")
     if not isinstance(messages, list):
-        raise InvalidRequest(
+        return InvalidRequest(
             "`batch` must be a list of events.",
             errors=[field_error("batch", "missing or not a list")],
         )
-    if len(messages) > settings.max_batch_events:
-        raise PayloadTooLarge(
-            f"The batch has {len(messages)} events; the limit is {settings.max_batch_events}.",
-            errors=[field_error("batch", f"over {settings.max_batch_events} events")],
+    if len(messages) > max_events:
+        return PayloadTooLarge(
+            f"The batch has {len(messages)} events; the limit is {max_events}.",
+            errors=[field_error("batch", f"over {max_events} events")],
         )
+    if (field := nul_field(body.get("context"), "context")) is not None:  # every event's
+        return InvalidRequest(f"{field} {NUL_ERROR}.", errors=[field_error(field, NUL_ERROR)])
+    return None
+
+
+async def _ingest_batch(request: Request, platform: Platform) -> Response:
+    settings = platform.settings
+    received_at: datetime = platform.rt.clock.now()
+    body = await _body_of(request, platform, settings.max_batch_bytes)
+    source = await platform.sources.authenticate(_write_key(request, body))
+    if (refused := _malformed_batch(body, settings.max_batch_events)) is not None:
+        await record_rejection(platform.rt, source.id, refused.errors)
+        raise refused
+    messages: list[Any] = body["batch"]
     context = body.get("context")
-    if (field := nul_field(context, "context")) is not None:  # every event would take it
-        raise InvalidRequest(f"{field} {NUL_ERROR}.", errors=[field_error(field, NUL_ERROR)])
     accepted, verdicts = platform.ingestor.accept(
         source,
         messages,
