@@ -25,7 +25,9 @@ from omnichannel.kit.clock import FrozenClock
 from omnichannel.kit.migrate import upgrade
 from omnichannel.platform import Platform
 from omnichannel.schema import metadata
+from tests.console.support import PASSWORD
 from tests.helpers import START, app_platform, make_source, make_token
+from tests.live import Live, omni, server
 
 PG_URL = os.environ.get("OMNI_TEST_DATABASE_URL")
 CHROMIUM = "/usr/bin/chromium"
@@ -158,3 +160,25 @@ def browser() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def live(sqlite_template: Path, tmp_path: Path) -> Iterator[Live]:
+    """A real ``omni serve`` (a subprocess, embedded worker on) over a fresh SQLite database, set
+    up with the ``omni`` CLI as an operator would: console user ann (admin), sources for the web
+    shop, the app and a store, and an admin token."""
+    path = tmp_path / "omni.db"
+    shutil.copyfile(sqlite_template, path)
+    db = f"sqlite+aiosqlite:///{path}"
+    assert omni(db, "users", "create", "--username", "ann", "--role", "admin", "--password",
+                PASSWORD) == "user ann (admin) created"  # fmt: skip
+    keys = {
+        kind: omni(db, "sources", "create", "--kind", kind, "--name", name)
+        for kind, name in (("web", "Web shop"), ("app", "Mobile app"), ("pos", "Store Lviv"))
+    }
+    token = omni(db, "tokens", "create", "--role", "admin", "--name", "tests")
+    process, url = server(db, tmp_path / "serve.log")
+    try:
+        yield Live(url, keys, token)
+    finally:
+        process.stop()

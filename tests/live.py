@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -90,3 +91,28 @@ def server(database_url: str, log: Path, **extra: str) -> tuple[Process, str]:
 
 def worker(database_url: str, log: Path, **extra: str) -> Process:
     return Process([OMNI, "worker"], env_for(database_url, **extra), log).start()
+
+
+@dataclass
+class Live:
+    """A running ``omni serve`` for end-to-end tests: its address, write keys by source kind,
+    and an admin API token (the ``live`` fixture)."""
+
+    url: str
+    keys: dict[str, str]
+    token: str
+
+    def profile(self, email: str, events: int) -> dict[str, Any]:
+        """The e-mail's profile once the embedded worker has resolved ``events`` into it."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = httpx.get(f"{self.url}/v1/profiles/lookup", headers=self.bearer,
+                              params={"type": "email", "value": email})  # fmt: skip
+            if found.status_code == 200 and found.json()["computed"]["events_total"] >= events:
+                return dict(found.json())
+            time.sleep(0.2)
+        raise AssertionError(f"{email}'s {events} events were not resolved in time")
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}

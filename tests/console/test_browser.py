@@ -1,7 +1,7 @@
 """The console in a real browser: Playwright driving Debian's Chromium against ``omni serve``.
 
-One real server (a subprocess, embedded worker on) over a fresh SQLite database; the user and
-sources are made with the ``omni`` CLI as an operator would. Each page visited is saved as a
+One real server (the ``live`` fixture: a subprocess, embedded worker on) over a fresh SQLite
+database; the user and sources are made with the ``omni`` CLI as an operator would. Each page visited is saved as a
 screenshot in ``test-artifacts/``. SQLite only: these tests are about what a person sees and
 does; every storage path they touch runs on both databases in ``test_access``/``test_search``,
 and a second browser run would double the slowest tests on a 2-core machine for no new check.
@@ -9,10 +9,7 @@ and a second browser run would double the slowest tests on a 2-core machine for 
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,36 +18,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.console.support import PASSWORD
-from tests.live import Process, omni, server
+from tests.live import Live
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Live:
-    url: str
-    keys: dict[str, str]
-    token: str
-
-
-@pytest.fixture
-def live(sqlite_template: Path, tmp_path: Path) -> Iterator[Live]:
-    path = tmp_path / "omni.db"
-    shutil.copyfile(sqlite_template, path)
-    db = f"sqlite+aiosqlite:///{path}"
-    assert omni(db, "users", "create", "--username", "ann", "--role", "admin", "--password",
-                PASSWORD) == "user ann (admin) created"  # fmt: skip
-    keys = {
-        kind: omni(db, "sources", "create", "--kind", kind, "--name", name)
-        for kind, name in (("web", "Web shop"), ("app", "Mobile app"), ("pos", "Store Lviv"))
-    }
-    token = omni(db, "tokens", "create", "--role", "admin", "--name", "tests")
-    process: Process
-    process, url = server(db, tmp_path / "serve.log")
-    try:
-        yield Live(url, keys, token)
-    finally:
-        process.stop()
 
 
 def send(live: Live, kind: str, *messages: dict[str, Any]) -> None:
@@ -58,19 +28,6 @@ def send(live: Live, kind: str, *messages: dict[str, Any]) -> None:
         response = httpx.post(f"{live.url}/v1/{message['type']}", json=message,
                               auth=(live.keys[kind], ""))  # fmt: skip
         assert response.status_code == 200, response.text
-
-
-def wait_for_events(live: Live, email: str, count: int) -> None:
-    """Until the embedded worker has resolved ``count`` events into the e-mail's profile."""
-    headers = {"Authorization": f"Bearer {live.token}"}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = httpx.get(f"{live.url}/v1/profiles/lookup", headers=headers,
-                          params={"type": "email", "value": email})  # fmt: skip
-        if found.status_code == 200 and found.json()["computed"]["events_total"] >= count:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{email}'s {count} events were not resolved in time")
 
 
 def shot(page: Page, artifacts: Path, name: str) -> None:
@@ -115,7 +72,7 @@ def test_operator_finds_a_customer_sees_every_channel_and_splits_a_merge(
          "context": {"traits": {"loyalty_card": "290000000777"}},
          "properties": {"order_id": "L-1", "revenue": 289900, "currency": "UAH"}},
     )  # fmt: skip
-    wait_for_events(live, "olena@example.com", 5)
+    live.profile("olena@example.com", 5)
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.on("dialog", lambda dialog: dialog.accept())
@@ -184,7 +141,7 @@ def test_s1_walked_in_the_demo_shop_shows_up_in_the_console(
     expect(shopper.locator("#who")).to_have_text("Signed in as walker@example.com")
     shot(shopper, artifacts, "demo-shop")
     shopper.evaluate("omni.flush()")
-    wait_for_events(live, "walker@example.com", 4)  # page, Product Added, identify, Signed In
+    live.profile("walker@example.com", 4)  # page, Product Added, identify, Signed In
 
     operator = browser.new_page(viewport={"width": 1280, "height": 900})
     operator.goto(f"{live.url}/console/login")
@@ -199,7 +156,7 @@ def test_s1_walked_in_the_demo_shop_shows_up_in_the_console(
     # She goes on shopping; the console's timeline shows it.
     shopper.locator("article.product[data-sku=T-DRILL-01] button").click()
     shopper.evaluate("omni.flush()")
-    wait_for_events(live, "walker@example.com", 5)
+    live.profile("walker@example.com", 5)
     operator.reload()
     expect(events).to_have_count(5)
     expect(events.first).to_contain_text("T-DRILL-01")
@@ -230,4 +187,4 @@ def test_a_shop_on_another_origin_sends_events_from_the_browser(
         [live.url, live.keys["web"]],
     )
     assert statuses == [200, 200]
-    wait_for_events(live, "cors@example.com", 2)
+    live.profile("cors@example.com", 2)

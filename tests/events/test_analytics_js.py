@@ -5,15 +5,13 @@ Chromium on a page of another origin than the API's, configured exactly as the R
 the host and the write key change, or only the CDN's host, so that the SDK takes its settings
 from us. It posts each call to ``/v1/`` plus the type's first letter (``/v1/p``, ``/v1/t``, …)
 and, with its batching delivery, to ``/v1/b``; the events must land on the customer's one
-profile. A real server (subprocess, embedded worker) over SQLite: the paths
-are the subject here, and every storage path behind them runs on both databases elsewhere.
+profile. A real server (the ``live`` fixture: a subprocess, embedded worker on) over SQLite: the
+paths are the subject here, and every storage path behind them runs on both databases elsewhere.
 """
 
 from __future__ import annotations
 
-import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Response
 
-from tests.live import Process, omni, server
+from tests.live import Live
 
 pytestmark = pytest.mark.slow
 SDK = Path(__file__).parent / "sdk" / "analytics-next.umd.js"
@@ -40,22 +38,23 @@ SHOPPER = """async ([settings, options, email]) => {
 CALLS = {"/v1/p", "/v1/t", "/v1/i", "/v1/g", "/v1/a"}
 
 
-def readme_recipe(api: Api, **delivery: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def readme_recipe(live: Live, **delivery: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The README's settings: Segment.io's API host and the write key, given inline."""
-    inline = {"integrations": {"Segment.io": {"apiKey": api.write_key}}}
-    host = {"apiHost": api.url.removeprefix("http://") + "/v1", "protocol": "http", **delivery}
+    write_key = live.keys["web"]
+    inline = {"integrations": {"Segment.io": {"apiKey": write_key}}}
+    host = {"apiHost": live.url.removeprefix("http://") + "/v1", "protocol": "http", **delivery}
     return (
-        {"writeKey": api.write_key, "cdnSettings": inline},
+        {"writeKey": write_key, "cdnSettings": inline},
         {"integrations": {"Segment.io": host}},
     )
 
 
-def our_cdn(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
+def our_cdn(live: Live) -> tuple[dict[str, Any], dict[str, Any]]:
     """Only the CDN changed: the SDK fetches its settings from us, and they point back here."""
-    return {"writeKey": api.write_key, "cdnURL": api.url}, {}
+    return {"writeKey": live.keys["web"], "cdnURL": live.url}, {}
 
 
-LOADS: dict[str, tuple[Callable[[Api], tuple[dict[str, Any], dict[str, Any]]], set[str]]] = {
+LOADS: dict[str, tuple[Callable[[Live], tuple[dict[str, Any], dict[str, Any]]], set[str]]] = {
     "readme-recipe": (readme_recipe, CALLS),
     "batching": (
         partial(readme_recipe, deliveryStrategy={"strategy": "batching", "config": {"size": 5}}),
@@ -65,45 +64,14 @@ LOADS: dict[str, tuple[Callable[[Api], tuple[dict[str, Any], dict[str, Any]]], s
 }
 
 
-class Api:
-    def __init__(self, url: str, write_key: str, token: str) -> None:
-        self.url, self.write_key = url, write_key
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def profile(self, email: str, events: int) -> dict[str, Any]:
-        """The e-mail's profile once the embedded worker has resolved ``events`` into it."""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            found = httpx.get(f"{self.url}/v1/profiles/lookup", headers=self.headers,
-                              params={"type": "email", "value": email})  # fmt: skip
-            if found.status_code == 200 and found.json()["computed"]["events_total"] >= events:
-                return dict(found.json())
-            time.sleep(0.2)
-        raise AssertionError(f"{email}'s {events} events were not resolved in time")
-
-    def timeline(self, profile_id: str) -> list[dict[str, Any]]:
-        page = httpx.get(f"{self.url}/v1/profiles/{profile_id}/timeline", headers=self.headers)
-        return list(page.json()["items"])
-
-
-@pytest.fixture
-def api(sqlite_template: Path, tmp_path: Path) -> Iterator[Api]:
-    path = tmp_path / "omni.db"
-    shutil.copyfile(sqlite_template, path)
-    db = f"sqlite+aiosqlite:///{path}"
-    write_key = omni(db, "sources", "create", "--kind", "web", "--name", "Web shop")
-    token = omni(db, "tokens", "create", "--role", "admin", "--name", "tests")
-    process: Process
-    process, url = server(db, tmp_path / "serve.log")
-    try:
-        yield Api(url, write_key, token)
-    finally:
-        process.stop()
+def timeline(live: Live, profile_id: str) -> list[dict[str, Any]]:
+    page = httpx.get(f"{live.url}/v1/profiles/{profile_id}/timeline", headers=live.bearer)
+    return list(page.json()["items"])
 
 
 @pytest.mark.parametrize("load", LOADS)
 def test_analytics_js_sends_every_call_to_one_profile(
-    api: Api, browser: Browser, load: str
+    live: Live, browser: Browser, load: str
 ) -> None:
     configure, paths = LOADS[load]
     page = browser.new_page()
@@ -111,24 +79,24 @@ def test_analytics_js_sends_every_call_to_one_profile(
 
     def record(response: Response) -> None:
         if response.request.method == "POST":
-            posted.append((response.url.removeprefix(api.url), response.status))
+            posted.append((response.url.removeprefix(live.url), response.status))
 
     page.on("response", record)
-    shop = api.url.replace("127.0.0.1", "localhost")  # the shop's own origin, not the API's
+    shop = live.url.replace("127.0.0.1", "localhost")  # the shop's own origin, not the API's
     page.goto(f"{shop}/healthz")
     page.add_script_tag(path=str(SDK))
     email = f"{load}@example.com"
-    settings, options = configure(api)
+    settings, options = configure(live)
     anonymous_id = page.evaluate(SHOPPER, [settings, options, email])
 
-    profile = api.profile(email, events=5)
+    profile = live.profile(email, events=5)
     assert {(i["type"], i["value"]) for i in profile["identities"]} >= {
         ("anonymous_id", anonymous_id),
         ("user_id", f"user-{email}"),
         ("email", email),
     }
     assert profile["traits"]["email"] == email
-    kinds = {(e["type"], e.get("event") or e.get("name")) for e in api.timeline(profile["id"])}
+    kinds = {(e["type"], e.get("event") or e.get("name")) for e in timeline(live, profile["id"])}
     assert kinds >= {("page", "Cart"), ("track", "Product Added"), ("identify", None)}
     assert {e for e, _ in kinds} == {"page", "track", "identify", "group", "alias"}
     assert {path for path, _ in posted} == paths
