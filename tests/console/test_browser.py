@@ -1,10 +1,11 @@
 """The console in a real browser: Playwright driving Debian's Chromium against ``omni serve``.
 
 One real server (the ``live`` fixture: a subprocess, embedded worker on) over a fresh SQLite
-database; the user and sources are made with the ``omni`` CLI as an operator would. Each page visited is saved as a
-screenshot in ``test-artifacts/``. SQLite only: these tests are about what a person sees and
-does; every storage path they touch runs on both databases in ``test_access``/``test_search``,
-and a second browser run would double the slowest tests on a 2-core machine for no new check.
+database; the user and sources are made with the ``omni`` CLI as an operator would. Each page
+visited is saved as a screenshot in ``test-artifacts/``. SQLite only: these tests are about
+what a person sees and does; every storage path they touch runs on both databases in
+``test_access``/``test_search``, and a second browser run would double the slowest tests on a
+2-core machine for no new check.
 """
 
 from __future__ import annotations
