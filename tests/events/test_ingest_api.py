@@ -46,6 +46,27 @@ async def test_every_call_is_accepted_and_logged(
     assert logged == [call]
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"type": "group", "userId": "u1", "groupId": "g" * 255},
+        {"type": "alias", "userId": "u1", "previousId": "p" * 255},
+    ],
+    ids=["group", "alias"],
+)
+async def test_the_longest_ids_allowed_are_kept(
+    app_client: httpx.AsyncClient, web_key: str, call: dict[str, str]
+) -> None:
+    """A group's id or an alias's previous id may be 255 characters; the log's label column holds
+    200 of them on both databases alike, and the payload the whole id."""
+    response = await post(app_client, f"/v1/{call['type']}", web_key, call)
+    assert response.status_code == 200, response.text
+    async with app_platform(app_client).rt.db.read() as session:
+        name, payload = (await session.execute(select(Event.name, Event.payload))).one()
+    long_id = call.get("groupId") or call["previousId"]
+    assert (name, payload.get("groupId") or payload["previousId"]) == (long_id[:200], long_id)
+
+
 @pytest.mark.parametrize("path", ["/v1/batch", "/v1/b", "/v1/import/", "/v1/batch/"])
 async def test_a_batch_is_taken_where_each_sdk_posts_it(
     app_client: httpx.AsyncClient, web_key: str, path: str

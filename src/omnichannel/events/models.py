@@ -31,6 +31,8 @@ SOURCE_KINDS = (
 # The source of changes made through the API itself (consents set by an agent, …).
 SYSTEM_SOURCE = "Omnichannel API"
 
+NAME_LENGTH = 200
+
 # Event processing states: accepted and durable, resolved to a profile, or dropped because every
 # identifier it carried was erased (GDPR) and suppressed (only its message id is kept then).
 PENDING, RESOLVED, DISCARDED = 0, 1, 2
@@ -67,7 +69,8 @@ class Event(Base):
     source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
     message_id: Mapped[str] = mapped_column(String(100))
     type: Mapped[str] = mapped_column(String(10))
-    name: Mapped[str | None] = mapped_column(String(200))
+    # The event's label (a track's event, a page's name, a group's id, …), at most NAME_LENGTH.
+    name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     channel: Mapped[str] = mapped_column(String(20))
     user_id: Mapped[str | None] = mapped_column(String(255))
     anonymous_id: Mapped[str | None] = mapped_column(String(255))

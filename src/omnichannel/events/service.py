@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omnichannel.errors import field_error
 from omnichannel.events import repository as repo
 from omnichannel.events.domain import EventsResolved, ResolvedEvent
-from omnichannel.events.models import PENDING, RESOLVED, SOURCE_KINDS
+from omnichannel.events.models import NAME_LENGTH, PENDING, RESOLVED, SOURCE_KINDS
 from omnichannel.events.schemas import (
     NUL_ERROR,
     Alias,
@@ -161,6 +161,8 @@ class Ingestor:
             name = message.groupId
         elif isinstance(message, Alias):
             name = message.previousId
+        if name is not None:  # a group's or an alias's id may be longer; the payload keeps it
+            name = name[:NAME_LENGTH]
         payload = raw if message.messageId else {**raw, "messageId": message_id}
         row: dict[str, Any] = {
             "source_id": source.id,
