@@ -39,6 +39,7 @@ from omnichannel.demo.guide import print_console_login, print_guide
 from omnichannel.demo.loader import DemoResult, default_keys_file, load_demo
 from omnichannel.errors import Problem, Unavailable
 from omnichannel.events.models import SOURCE_KINDS
+from omnichannel.events.repository import retry_failed
 from omnichannel.events.sources import create_source, list_sources
 from omnichannel.kit.migrate import pending_migrations, upgrade
 from omnichannel.platform import Platform
@@ -51,6 +52,8 @@ app.add_typer(sources_app, name="sources")
 app.add_typer(tokens_app, name="tokens")
 users_app = typer.Typer(help="People who sign in to the web console.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+events_app = typer.Typer(help="The event log's backlog.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 DEMO_ADMIN = "admin"
 console = Console()
 T = TypeVar("T")
@@ -268,6 +271,18 @@ def tokens_revoke(
             token = await revoke_token(platform.rt, session, token_id)
         within = f"{platform.settings.token_cache_seconds:g} s"
         return f"token {token.name} ({token.id}) revoked; running servers refuse it within {within}"
+
+    print(_run(work))
+
+
+@events_app.command("retry")
+def events_retry() -> None:
+    """Put events the worker set aside (processing failed on its own) back in its backlog."""
+
+    async def work(platform: Platform) -> str:
+        async with platform.rt.db.write() as session:
+            count = await retry_failed(session)
+        return f"{count} set-aside event(s) back in the backlog"
 
     print(_run(work))
 

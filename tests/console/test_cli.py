@@ -35,6 +35,12 @@ def test_users_create_refuses_bad_input_and_says_why(sqlite_template: Path, tmp_
         assert done.returncode == 1 and why in done.stdout, done.stdout
 
 
+def test_events_retry_says_how_many_went_back(sqlite_template: Path, tmp_path: Path) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'omni.db'}"
+    (tmp_path / "omni.db").write_bytes(sqlite_template.read_bytes())
+    assert omni(db, "events", "retry") == "0 set-aside event(s) back in the backlog"
+
+
 def test_a_wrong_setting_or_database_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
     unmigrated = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
     for args, env, code, says in [

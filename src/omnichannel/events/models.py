@@ -33,9 +33,10 @@ SYSTEM_SOURCE = "Omnichannel API"
 
 NAME_LENGTH = 200
 
-# Event processing states: accepted and durable, resolved to a profile, or dropped because every
-# identifier it carried was erased (GDPR) and suppressed (only its message id is kept then).
-PENDING, RESOLVED, DISCARDED = 0, 1, 2
+# Event processing states: accepted and durable, resolved to a profile, dropped because every
+# identifier it carried was erased (GDPR) and suppressed (only its message id is kept then), or
+# set aside because processing it failed on its own (kept whole; `omni events retry`).
+PENDING, RESOLVED, DISCARDED, FAILED = 0, 1, 2, 3
 
 
 class Source(Base):

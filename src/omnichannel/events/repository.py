@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnichannel.events.models import PENDING, RESOLVED, SYSTEM_SOURCE, Event, Source
+from omnichannel.events.models import FAILED, PENDING, RESOLVED, SYSTEM_SOURCE, Event, Source
 from omnichannel.kit.bulk import BulkInsert
 from omnichannel.kit.driver import DriverConnection
 from omnichannel.kit.orm import table_of
@@ -88,6 +88,23 @@ async def mark_processed(
             await driver.execute_many(_MARK_SQLITE, rows)
         else:
             await driver.fetch(_MARK_PG, [list(column) for column in zip(*rows, strict=True)])
+
+
+async def set_aside(session: AsyncSession, event_ids: Sequence[int]) -> None:
+    """Pending events that cannot be processed leave the backlog (``FAILED``)."""
+    await session.execute(
+        update(events)
+        .where(events.c.id.in_(event_ids), events.c.status == PENDING)
+        .values(status=FAILED)
+    )
+
+
+async def retry_failed(session: AsyncSession) -> int:
+    """Every set-aside event back into the backlog; returns how many."""
+    done = await session.execute(
+        update(events).where(events.c.status == FAILED).values(status=PENDING)
+    )
+    return int(done.rowcount)  # type: ignore[attr-defined]
 
 
 async def replace_payloads(

@@ -8,7 +8,8 @@ Each batch is one transaction: claim pending events (``FOR UPDATE SKIP LOCKED`` 
 so two workers never take the same rows), resolve their identities, mark them resolved, publish
 ``EventsResolved`` to the modules that react. A worker killed anywhere in between leaves the batch
 pending for the next one: nothing acknowledged is lost, nothing is processed twice. A batch that
-lost a race with another worker (``StaleGraph``, a unique-key clash, a deadlock) is retried.
+lost a race with another worker (``StaleGraph``, a unique-key clash, a deadlock) is retried; one
+that fails on an event's own data is split until that event is found, and it alone is set aside.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import logging
 import random
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from omnichannel.events import repository as repo
 from omnichannel.events.domain import EventsResolved, ResolvedEvent
@@ -49,11 +51,31 @@ def _retryable(exc: Exception) -> bool:
 
 
 async def process_pending(rt: Runtime, rules: MergeRules, limit: int | None = None) -> int:
-    """Process one batch of pending events; returns how many were processed (0: none waiting)."""
+    """Process one batch of pending events; returns how many were processed (0: none waiting).
+
+    A batch that fails for another reason than a race, while the database itself answers, may
+    hold one event that can never be processed (a row no release of ours wrote, say): smaller
+    batches find it, and it alone is set aside (``FAILED``, kept whole, logged), so the events
+    after it are not held back."""
     limit = limit or rt.settings.worker_batch_size
+    while True:
+        claimed: list[int] = []
+        try:
+            return await _with_retries(rt, rules, limit, claimed)
+        except Exception as exc:
+            if _retryable(exc) or not _may_be_the_data(exc) or not await _database_answers(rt):
+                raise  # a race lost too often, or the database itself: the caller backs off
+            if limit > 1:
+                limit //= 2
+                continue
+            await _set_aside(rt, claimed, exc)
+            return len(claimed)
+
+
+async def _with_retries(rt: Runtime, rules: MergeRules, limit: int, claimed: list[int]) -> int:
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            return await _process_batch(rt, rules, limit)
+            return await _process_batch(rt, rules, limit, claimed)
         except Exception as exc:
             if not _retryable(exc) or attempt == MAX_ATTEMPTS:
                 raise
@@ -62,11 +84,38 @@ async def process_pending(rt: Runtime, rules: MergeRules, limit: int | None = No
     return 0
 
 
-async def _process_batch(rt: Runtime, rules: MergeRules, limit: int) -> int:
+def _may_be_the_data(exc: Exception) -> bool:
+    """Whether an event's own data may be what failed, not the database (down, locked, out of
+    resources) or the connection to it."""
+    if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError):
+        return False  # sqlite3's "database is locked" is an OperationalError
+    orig = getattr(exc, "orig", exc)
+    code = str(getattr(orig, "sqlstate", None) or "")
+    return not code.startswith(("08", "53", "55", "57"))  # connection, resources, locks, shutdown
+
+
+async def _database_answers(rt: Runtime) -> bool:
+    try:
+        async with rt.db.read() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+async def _set_aside(rt: Runtime, claimed: list[int], exc: Exception) -> None:
+    """The event that failed alone leaves the backlog, kept as it came (``omni events retry``)."""
+    async with rt.db.write() as session:
+        await repo.set_aside(session, claimed)
+    log.error("event %s set aside: processing it fails on its own (%r)", claimed, exc)
+
+
+async def _process_batch(rt: Runtime, rules: MergeRules, limit: int, claimed: list[int]) -> int:
     async with rt.db.write() as session:
         rows = await repo.claim_pending(session, limit, rt.db.concurrent_writers)
         if not rows:
             return 0
+        claimed[:] = [row.id for row in rows]
         items = [
             identity.Item(
                 event_id=row.id,
