@@ -127,8 +127,9 @@ def http_problem(status: int, detail: str) -> Problem:
     return problem
 
 
-def database_unavailable(exc: Exception) -> Problem:
-    """The answer to a database that failed a call (DBAPIError, or a refused connection)."""
+def database_problem(exc: Exception) -> Problem:
+    """The answer to a database that failed a call (DBAPIError, or a refused connection): a 400
+    when it refused the request's data, a 503 to retry otherwise."""
     code = str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
     if code.startswith("22"):  # SQLSTATE class 22, a data exception: the value is the client's
         return InvalidRequest(
@@ -156,7 +157,7 @@ def install_handlers(app: FastAPI) -> None:
         return problem_response(http_problem(exc.status_code, str(exc.detail)))
 
     async def on_database(_: Request, exc: Exception) -> Response:
-        return problem_response(database_unavailable(exc))
+        return problem_response(database_problem(exc))
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(DBAPIError, on_database)

@@ -47,7 +47,7 @@ from omnichannel.errors import (
     Problem,
     Unauthorized,
     UnsupportedEncoding,
-    database_unavailable,
+    database_problem,
     field_error,
     http_problem,
     problem_response,
@@ -102,7 +102,7 @@ class IngestionEdge:
             return problem_response(problem)
         # The same answer FastAPI's handlers give (errors.install_handlers).
         except (DBAPIError, ConnectionError) as exc:
-            return problem_response(database_unavailable(exc))
+            return problem_response(database_problem(exc))
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
