@@ -127,6 +127,21 @@ async def test_a_bulk_insert_bigger_than_one_sqlite_statement_writes_every_row_o
     assert sorted(stored) == sorted((r["term"], r["profile_id"]) for r in rows)
 
 
+async def test_a_bulk_insert_never_cuts_a_value_short(platform: Platform) -> None:
+    """A text longer than its column is written whole (SQLite) or refused (PostgreSQL), never
+    cut to the column's length in passing, where two values could become one."""
+    term = "t" * 250  # SearchTerm.term holds 200 characters
+    insert = BulkInsert(table_of(SearchTerm), tail="ON CONFLICT DO NOTHING")
+    try:
+        async with platform.rt.db.write() as session:
+            await insert.run(session, [{"term": term, "profile_id": "p1"}])
+    except Exception as exc:
+        assert getattr(exc, "sqlstate", None) == "22001"  # string_data_right_truncation
+        return
+    async with platform.rt.db.read() as session:
+        assert (await session.execute(select(SearchTerm.term))).scalar_one() == term
+
+
 async def test_a_payload_given_serialised_and_a_shared_time_read_back_as_given(
     platform: Platform,
 ) -> None:

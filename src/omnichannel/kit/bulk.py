@@ -20,6 +20,7 @@ SQLAlchemy. Statements run on the driver connection, in the caller's transaction
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -34,8 +35,11 @@ _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def _pg_type(table: Table, name: str) -> str:
-    """The column's PostgreSQL type, as an array element (no collation: that is the column's)."""
-    return str(table.c[name].type.compile(dialect=_PG)).split(" COLLATE")[0]
+    """The column's PostgreSQL type, as an array element: no collation (that is the column's)
+    and no length, since a cast to ``VARCHAR(n)`` cuts a longer text silently, where the insert
+    itself refuses it (and SQLite keeps it whole). Lengths are for validation to enforce."""
+    declared = str(table.c[name].type.compile(dialect=_PG)).split(" COLLATE")[0]
+    return re.sub(r"\(\d+\)", "", declared)
 
 
 class BulkInsert:
