@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import secrets
 import signal
@@ -192,8 +191,9 @@ def worker() -> None:
 
     async def work(platform: Platform) -> None:
         if pending := await pending_migrations(settings, platform.rt.db.writer):
+            where = _shown(settings.database_url)
             raise Unavailable(
-                f"The database at {_safe_url()} lacks {len(pending)} migration(s): run "
+                f"The database at {where} lacks {len(pending)} migration(s): run "
                 "`omni migrate` (or start `omni serve`, which migrates), then the worker."
             )
         stop = asyncio.Event()
@@ -332,7 +332,7 @@ def main() -> None:
 
 def database_trouble(exc: Exception) -> str:
     """What went wrong with the database, in a line, and what to do about it."""
-    url = _safe_url()
+    url = _shown(Settings().database_url)  # the settings parsed: this is a database error
     cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     if isinstance(exc, ArgumentError):
         return (
@@ -347,10 +347,9 @@ def database_trouble(exc: Exception) -> str:
     )
 
 
-def _safe_url() -> str:
-    """OMNI_DATABASE_URL without its password, for error messages."""
-    raw = str(os.environ.get("OMNI_DATABASE_URL", Settings.model_fields["database_url"].default))
+def _shown(database_url: str) -> str:
+    """A database URL without its password, for error messages."""
     try:
-        return make_url(raw).render_as_string(hide_password=True)
-    except ArgumentError:
-        return raw
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:  # not even a URL: there is no password to hide
+        return database_url

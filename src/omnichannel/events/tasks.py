@@ -19,7 +19,6 @@ import logging
 import random
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from omnichannel.events import repository as repo
@@ -63,7 +62,7 @@ async def process_pending(rt: Runtime, rules: MergeRules, limit: int | None = No
         try:
             return await _with_retries(rt, rules, limit, claimed)
         except Exception as exc:
-            if _retryable(exc) or not _may_be_the_data(exc) or not await _database_answers(rt):
+            if _retryable(exc) or not _may_be_the_data(exc) or not await rt.db.answers():
                 raise  # a race lost too often, or the database itself: the caller backs off
             if limit > 1:
                 limit //= 2
@@ -92,15 +91,6 @@ def _may_be_the_data(exc: Exception) -> bool:
     orig = getattr(exc, "orig", exc)
     code = str(getattr(orig, "sqlstate", None) or "")
     return not code.startswith(("08", "53", "55", "57"))  # connection, resources, locks, shutdown
-
-
-async def _database_answers(rt: Runtime) -> bool:
-    try:
-        async with rt.db.read() as session:
-            await session.execute(text("SELECT 1"))
-    except Exception:
-        return False
-    return True
 
 
 async def _set_aside(rt: Runtime, claimed: list[int], exc: Exception) -> None:

@@ -104,6 +104,15 @@ class Database:
         makes every write transaction exclusive, so neither is needed there."""
         return self.dialect == "postgresql"
 
+    async def answers(self) -> bool:
+        """Whether the database takes a statement at all (down, unreachable: it does not)."""
+        try:
+            async with self.read() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
     async def dispose(self) -> None:
         await self.writer.dispose()
         if self.reader is not self.writer:
