@@ -80,7 +80,9 @@ class IngestionEdge:
         # SDKs differ on a trailing slash (analytics-java posts to ``/v1/import/``).
         path = scope["path"].rstrip("/") if scope["type"] == "http" else ""
         if path in ENDPOINTS or SETTINGS_PATH.fullmatch(path):
-            await self.cors({**scope, "path": path}, receive, send)
+            if path != scope["path"]:  # a copy only for the rare trailing slash
+                scope = {**scope, "path": path}
+            await self.cors(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
