@@ -17,6 +17,7 @@ from omnichannel.events.api import router as ingestion_router
 from omnichannel.kit.clock import Clock
 from omnichannel.platform import Platform
 from omnichannel.profiles.api import router as profiles_router
+from omnichannel.system import router as system_router
 from omnichannel.worker import Worker
 
 
@@ -50,10 +51,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.add_middleware(IngestionEdge, origins=settings.ingestion_cors_origins)
     app.include_router(ingestion_router)
     app.include_router(profiles_router)
+    app.include_router(system_router)
     install_console(app)
-
-    @app.get("/healthz", tags=["system"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
@@ -40,6 +41,7 @@ from omnichannel.errors import Problem, Unavailable
 from omnichannel.events.models import SOURCE_KINDS
 from omnichannel.events.repository import retry_failed
 from omnichannel.events.sources import create_source, list_sources
+from omnichannel.kit.metrics import shared_between_processes
 from omnichannel.kit.migrate import pending_migrations, upgrade
 from omnichannel.platform import Platform
 from omnichannel.worker import Worker
@@ -132,17 +134,18 @@ def serve(
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
-    uvicorn.run(
-        "omnichannel.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level=settings.log_level,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-    )
+    with shared_between_processes(workers):  # so /metrics sums every process's counters
+        uvicorn.run(
+            "omnichannel.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_level=settings.log_level,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+        )
 
 
 @app.command()
@@ -184,7 +187,11 @@ def demo(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: int = typer.Option(
+        None, help="serve this worker's Prometheus counters at http://HOST:PORT/metrics"
+    ),
+) -> None:
     """Process accepted events and background jobs until stopped (run as many as you like)."""
     settings = Settings()
     _logging(settings)
@@ -196,6 +203,11 @@ def worker() -> None:
                 f"The database at {where} lacks {len(pending)} migration(s): run "
                 "`omni migrate` (or start `omni serve`, which migrates), then the worker."
             )
+        if metrics_port is not None:
+            try:
+                start_http_server(metrics_port, addr=settings.host)
+            except OSError as exc:
+                raise Unavailable(f"Cannot serve metrics on port {metrics_port}: {exc}.") from exc
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -53,6 +53,7 @@ from omnichannel.errors import (
     problem_response,
 )
 from omnichannel.events.health import record_rejection
+from omnichannel.events.metrics import INGESTED, REQUESTS
 from omnichannel.events.schemas import MESSAGE_TYPES, NUL_ERROR, nul_field
 from omnichannel.events.service import batch_sent_at
 from omnichannel.events.sources import SourceInfo
@@ -88,6 +89,7 @@ class IngestionEdge:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self._answer(scope, receive)
+        REQUESTS.labels(response.status_code).inc()
         await response(scope, receive, send)
 
     async def _answer(self, scope: Scope, receive: Receive) -> Response:
@@ -183,6 +185,7 @@ async def _ingest_one(request: Request, platform: Platform, *, type_: str) -> Re
         )
     if await platform.ingestor.store(accepted):
         platform.work_waiting.set()
+    INGESTED.labels(source.id).inc()
     return _json({"success": True, "messageId": accepted[0].message_id})
 
 
@@ -233,6 +236,7 @@ async def _ingest_batch(request: Request, platform: Platform) -> Response:
             raise InvalidRequest("No event in the batch is acceptable.", errors=errors)
     if await platform.ingestor.store(accepted):
         platform.work_waiting.set()
+    INGESTED.labels(source.id).inc(len(accepted))
     return _json(
         {
             "success": not rejected,

@@ -18,6 +18,7 @@ from sqlalchemy import BigInteger, Date, Index, Integer, String, delete, func, s
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from omnichannel.events.metrics import REFUSED
 from omnichannel.events.repository import events
 from omnichannel.kit.orm import Base, BigId, JSONType, UTCDateTime, table_of
 from omnichannel.kit.runtime import Runtime
@@ -59,6 +60,7 @@ async def record_rejection(
     Best effort, in its own short transaction: a failure here is logged and never changes the
     answer the client gets.
     """
+    REFUSED.labels(source_id).inc(events)
     now = rt.clock.now()
     try:
         async with rt.db.write() as session:

@@ -64,6 +64,13 @@ class Event(Base):
             sqlite_where=text("status = 0"),
             postgresql_where=text("status = 0"),
         ),
+        # Set-aside events, normally none: counted for /metrics, put back by `omni events retry`.
+        Index(
+            "ix_events_set_aside",
+            "id",
+            sqlite_where=text("status = 3"),
+            postgresql_where=text("status = 3"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

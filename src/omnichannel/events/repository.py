@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -128,9 +129,28 @@ def _text_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-async def pending_count(session: AsyncSession) -> int:
-    query = select(func.count()).select_from(events).where(events.c.status == PENDING)
-    return int((await session.execute(query)).scalar_one())
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    pending: int
+    oldest_pending_received_at: datetime | None
+    set_aside: int
+
+
+async def backlog(session: AsyncSession) -> Backlog:
+    """What waits for the worker and what it set aside, in one statement (both counts read
+    their partial indexes, which hold only such rows)."""
+
+    def count(status: int) -> Any:
+        return select(func.count()).select_from(events).where(events.c.status == status)
+
+    oldest = select(events.c.received_at).where(events.c.status == PENDING).order_by(events.c.id)
+    query = select(
+        count(PENDING).scalar_subquery(),
+        oldest.limit(1).scalar_subquery(),
+        count(FAILED).scalar_subquery(),
+    )
+    pending, received_at, set_aside = (await session.execute(query)).one()
+    return Backlog(int(pending), received_at, int(set_aside))
 
 
 # Events the customer made, not changes made to their profile through the API itself (the

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from omnichannel.events import repository as repo
 from omnichannel.events.domain import EventsResolved, ResolvedEvent
+from omnichannel.events.metrics import PROCESSED
 from omnichannel.events.models import DISCARDED, RESOLVED
 from omnichannel.events.service import writes_profile
 from omnichannel.identity import service as identity
@@ -97,6 +98,7 @@ async def _set_aside(rt: Runtime, claimed: list[int], exc: Exception) -> None:
     """The event that failed alone leaves the backlog, kept as it came (``omni events retry``)."""
     async with rt.db.write() as session:
         await repo.set_aside(session, claimed)
+    PROCESSED.labels("set_aside").inc(len(claimed))
     log.error("event %s set aside: processing it fails on its own (%r)", claimed, exc)
 
 
@@ -151,4 +153,7 @@ async def _process_batch(rt: Runtime, rules: MergeRules, limit: int, claimed: li
         await repo.replace_payloads(session, scrubbed)
         await rt.bus.publish(rt, session, EventsResolved(fanout))
         await identity.record_seen(rt, session, sightings)  # last: see identity.service
+    # Counted once committed: a batch rolled back and retried is not counted twice.
+    PROCESSED.labels("resolved").inc(len(fanout))
+    PROCESSED.labels("discarded").inc(len(rows) - len(fanout))
     return len(rows)

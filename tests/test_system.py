@@ -1,0 +1,183 @@
+"""The operator's endpoints: /healthz, /readyz and /metrics, in process and from real processes."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import insert
+
+from omnichannel.app import create_app
+from omnichannel.config import Settings
+from omnichannel.events.models import PENDING, Event
+from omnichannel.kit.clock import FrozenClock
+from tests.helpers import START, app_platform, basic, drain
+from tests.live import OMNI, Process, env_for, free_port, omni
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def samples(text: str) -> Samples:
+    """Every sample of a scrape, by (name, labels)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def scrape(client: httpx.AsyncClient) -> Samples:
+    answer = await client.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return samples(answer.text)
+
+
+def change(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+@pytest.mark.usefixtures("backend")
+async def test_metrics_count_what_was_stored_refused_and_processed(
+    app_client: httpx.AsyncClient, web_key: str, clock: FrozenClock
+) -> None:
+    source = (await app_platform(app_client).sources.authenticate(web_key)).id
+    before = await scrape(app_client)
+    assert before[("omni_database_up", ())] == 1
+    batch = {"batch": [{"type": "track", "anonymousId": f"m-{n}", "event": "Viewed"}
+                       for n in range(3)] + [{"type": "track", "event": "no id"}]}  # fmt: skip
+    assert (await app_client.post("/v1/batch", json=batch, auth=basic(web_key))).status_code == 200
+    one = {"userId": "metrics-1", "event": "Viewed"}
+    assert (await app_client.post("/v1/track", json=one, auth=basic(web_key))).status_code == 200
+    bad = {"event": "no id"}
+    assert (await app_client.post("/v1/track", json=bad, auth=basic(web_key))).status_code == 400
+    clock.advance(timedelta(seconds=90))
+
+    waiting = await scrape(app_client)
+    assert change(before, waiting, "omni_ingested_events_total", source=source) == 4
+    assert change(before, waiting, "omni_refused_events_total", source=source) == 2
+    assert change(before, waiting, "omni_ingestion_requests_total", status="200") == 2
+    assert change(before, waiting, "omni_ingestion_requests_total", status="400") == 1
+    # Four new customers: all four wait for the worker (this app's is off), the oldest 90 s.
+    assert waiting[("omni_events_pending", ())] == 4
+    assert waiting[("omni_events_oldest_pending_seconds", ())] == 90
+    assert waiting[("omni_events_set_aside", ())] == 0
+
+    await drain(app_client)
+    done = await scrape(app_client)
+    assert change(waiting, done, "omni_processed_events_total", outcome="resolved") == 4
+    assert done[("omni_events_pending", ())] == 0
+    assert done[("omni_events_oldest_pending_seconds", ())] == 0
+
+
+@pytest.mark.usefixtures("backend")
+async def test_a_set_aside_event_shows_until_it_is_retried(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    platform = app_platform(app_client)
+    source = await platform.sources.authenticate(web_key)
+    async with platform.rt.db.write() as session:  # a row no release of ours writes
+        row = {"source_id": source.id, "message_id": "corrupt", "type": "track", "name": "E",
+               "channel": "web", "timestamp": START, "received_at": START, "payload": [1, 2],
+               "status": PENDING}  # fmt: skip
+        await session.execute(insert(Event).values(row))
+    before = await scrape(app_client)
+    await drain(app_client)
+    after = await scrape(app_client)
+    assert after[("omni_events_set_aside", ())] == 1
+    assert after[("omni_events_pending", ())] == 0
+    assert change(before, after, "omni_processed_events_total", outcome="set_aside") == 1
+
+
+@pytest.mark.usefixtures("backend")
+async def test_ready_once_migrated_and_alive_always(app_client: httpx.AsyncClient) -> None:
+    assert (await app_client.get("/readyz")).json() == {"status": "ready"}
+    assert (await app_client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://omni.test") as client:
+            yield client
+
+
+async def test_not_ready_on_a_database_that_lacks_migrations(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/new.db", embedded_worker=False
+    )
+    async for client in _client(settings):
+        answer = await client.get("/readyz")
+        assert answer.status_code == 503
+        assert "omni migrate" in answer.json()["detail"]
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_with_the_database_away_metrics_say_so_and_it_is_not_ready() -> None:
+    port = free_port()  # nothing listens there
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/none"
+    async for client in _client(Settings(database_url=url, embedded_worker=False)):
+        answer = await client.get("/readyz")
+        assert answer.status_code == 503
+        assert "does not answer" in answer.json()["detail"]
+        assert (await client.get("/healthz")).status_code == 200
+        scraped = await scrape(client)
+        assert scraped[("omni_database_up", ())] == 0
+        assert ("omni_events_pending", ()) not in scraped
+
+
+def _poll(url: str, name: str, want: float, **labels: str) -> None:
+    """Scrape until the sample is ``want``."""
+    key = (name, tuple(sorted(labels.items())))
+    deadline, found = time.monotonic() + 30, None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            found = samples(httpx.get(url, timeout=5).text).get(key)
+        if found == want:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name}{labels} is {found}, not {want}")
+
+
+def test_every_http_process_answers_for_all_and_a_worker_for_itself(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """``omni serve --workers 2``: whichever process a scrape reaches, it counts the calls both
+    took. ``omni worker --metrics-port``: the worker's own counters."""
+    path = tmp_path / "omni.db"
+    shutil.copyfile(sqlite_template, path)
+    db = f"sqlite+aiosqlite:///{path}"
+    key = omni(db, "sources", "create", "--kind", "web", "--name", "Web")
+    port, worker_port = free_port(), free_port()
+    env = env_for(db, OMNI_EMBEDDED_WORKER="false")
+    serve = Process([OMNI, "serve", "--port", str(port), "--no-migrate", "--workers", "2"],
+                    env, tmp_path / "serve.log").start()  # fmt: skip
+    worker = Process([OMNI, "worker", "--metrics-port", str(worker_port)], env,
+                     tmp_path / "worker.log").start()  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _poll(f"{url}/metrics", "omni_database_up", 1)
+        calls = 40
+        for n in range(calls):  # a connection each, so the kernel spreads them over both
+            with httpx.Client(base_url=url, auth=basic(key)) as client:
+                message = {"anonymousId": f"visitor-{n}", "event": "Viewed"}
+                assert client.post("/v1/track", json=message).status_code == 200
+        for _ in range(6):
+            scraped = samples(httpx.get(f"{url}/metrics").text)
+            counted = scraped[("omni_ingestion_requests_total", (("status", "200"),))]
+            assert counted == calls
+        worker_url = f"http://127.0.0.1:{worker_port}/metrics"
+        _poll(worker_url, "omni_processed_events_total", calls, outcome="resolved")
+        _poll(f"{url}/metrics", "omni_events_pending", 0)
+    finally:
+        serve.stop()
+        worker.stop()
