@@ -405,6 +405,29 @@ async def test_clock_skew_is_corrected_as_segment_does(
     )
 
 
+async def test_a_time_years_ahead_is_taken_as_the_receive_time(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """A device whose clock says 2031 and sends no sentAt: the event is kept, at its arrival,
+    so the customer's last seen is not held five years ahead; a time within a day is kept."""
+    ahead = (START + timedelta(days=1800)).isoformat()
+    soon = (START + timedelta(hours=20)).isoformat()
+    await post(app_client, "/v1/track", web_key, {"userId": "u1", "event": "E", "timestamp": ahead})
+    await post(app_client, "/v1/track", web_key, {"userId": "u2", "event": "E", "timestamp": soon})
+    await drain(app_client)
+    profiles = {}
+    for user, expected in (("u1", START.isoformat()), ("u2", soon)):
+        profile = (
+            await app_client.get(f"/v1/profiles/lookup?type=user_id&value={user}", headers=admin)
+        ).json()
+        assert profile["computed"]["last_seen"] == expected.replace("+00:00", "Z")
+        identity = next(i for i in profile["identities"] if i["type"] == "user_id")
+        assert identity["last_seen"] == expected.replace("+00:00", "Z")
+        profiles[user] = profile["id"]
+    export = (await app_client.get(f"/v1/profiles/{profiles['u1']}/export", headers=admin)).json()
+    assert export["events"][0]["payload"]["timestamp"] == ahead  # the time as sent is kept
+
+
 async def test_without_timestamp_the_receive_time_is_used(
     app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
 ) -> None:
