@@ -280,7 +280,11 @@ def tokens_revoke(
 
     async def work(platform: Platform) -> str:
         async with platform.rt.db.write() as session:
-            token = await revoke_token(platform.rt, session, token_id)
+            token, revoked_now = await revoke_token(platform.rt, session, token_id)
+        if not revoked_now:
+            return (
+                f"token {token.name} ({token.id}) was already revoked at {_when(token.revoked_at)}"
+            )
         within = f"{platform.settings.token_cache_seconds:g} s"
         return f"token {token.name} ({token.id}) revoked; running servers refuse it within {within}"
 

@@ -37,6 +37,8 @@ def test_a_revoked_token_is_refused_by_a_running_server(database_url: str, tmp_p
                 break
             time.sleep(0.1)
         assert status == 401
+        again = omni(database_url, "tokens", "revoke", token_id)  # says so, keeps the first time
+        assert again.startswith("token helpdesk") and "was already revoked at" in again
     finally:
         process.kill()
 

@@ -45,15 +45,17 @@ async def list_tokens(session: AsyncSession) -> list[ApiToken]:
     return list((await session.execute(select(ApiToken).order_by(ApiToken.created_at))).scalars())
 
 
-async def revoke_token(rt: Runtime, session: AsyncSession, token_id: str) -> ApiToken:
+async def revoke_token(rt: Runtime, session: AsyncSession, token_id: str) -> tuple[ApiToken, bool]:
     """Revoke a token for good; processes that checked it stop taking it within
-    ``token_cache_seconds``."""
+    ``token_cache_seconds``. Returns it, and whether this call revoked it (it may have been
+    already: it keeps the time it was first revoked)."""
     token = await session.get(ApiToken, token_id)
     if token is None:
         raise NotFound(f"No API token {token_id}; `omni tokens list` shows them.")
-    if token.revoked_at is None:
-        token.revoked_at = rt.clock.now()
-    return token
+    if token.revoked_at is not None:
+        return token, False
+    token.revoked_at = rt.clock.now()
+    return token, True
 
 
 async def verify(session: AsyncSession, secret: str) -> Principal | None:
