@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -152,7 +153,8 @@ def test_every_http_process_answers_for_all_and_a_worker_for_itself(
     sqlite_template: Path, tmp_path: Path
 ) -> None:
     """``omni serve --workers 2``: whichever process a scrape reaches, it counts the calls both
-    took. ``omni worker --metrics-port``: the worker's own counters."""
+    took, and the backlog they left (``omni events status`` too). ``omni worker --metrics-port``:
+    the worker's own counters."""
     path = tmp_path / "omni.db"
     shutil.copyfile(sqlite_template, path)
     db = f"sqlite+aiosqlite:///{path}"
@@ -162,7 +164,7 @@ def test_every_http_process_answers_for_all_and_a_worker_for_itself(
     serve = Process([OMNI, "serve", "--port", str(port), "--no-migrate", "--workers", "2"],
                     env, tmp_path / "serve.log").start()  # fmt: skip
     worker = Process([OMNI, "worker", "--metrics-port", str(worker_port)], env,
-                     tmp_path / "worker.log").start()  # fmt: skip
+                     tmp_path / "worker.log")  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
         _poll(f"{url}/metrics", "omni_database_up", 1)
@@ -175,9 +177,16 @@ def test_every_http_process_answers_for_all_and_a_worker_for_itself(
             scraped = samples(httpx.get(f"{url}/metrics").text)
             counted = scraped[("omni_ingestion_requests_total", (("status", "200"),))]
             assert counted == calls
+            assert scraped[("omni_events_pending", ())] == calls  # no worker yet
+        status = subprocess.run([OMNI, "events", "status"], env=env, capture_output=True,
+                                text=True, check=True).stdout.splitlines()  # fmt: skip
+        assert status[0].startswith(f"pending: {calls} (the oldest waiting")
+        assert status[1] == "set aside: 0"
+        worker.start()
         worker_url = f"http://127.0.0.1:{worker_port}/metrics"
         _poll(worker_url, "omni_processed_events_total", calls, outcome="resolved")
         _poll(f"{url}/metrics", "omni_events_pending", 0)
+        assert omni(db, "events", "status") == "set aside: 0"
     finally:
         serve.stop()
         worker.stop()

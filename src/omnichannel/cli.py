@@ -39,6 +39,7 @@ from omnichannel.demo.guide import print_console_login, print_guide
 from omnichannel.demo.loader import DemoResult, default_keys_file, load_demo
 from omnichannel.errors import Problem, Unavailable
 from omnichannel.events.models import SOURCE_KINDS
+from omnichannel.events.repository import backlog as backlog_of
 from omnichannel.events.repository import retry_failed
 from omnichannel.events.sources import create_source, list_sources
 from omnichannel.kit.metrics import shared_between_processes
@@ -289,6 +290,25 @@ def tokens_revoke(
         return f"token {token.name} ({token.id}) revoked; running servers refuse it within {within}"
 
     print(_run(work))
+
+
+@events_app.command("status")
+def events_status() -> None:
+    """What waits for the workers, how long the oldest has waited, and what they set aside."""
+
+    async def work(platform: Platform) -> None:
+        async with platform.rt.db.read() as session:
+            backlog = await backlog_of(session)
+        waiting = ""
+        if backlog.oldest_pending_received_at is not None:
+            age = platform.rt.clock.now() - backlog.oldest_pending_received_at
+            waiting = f" (the oldest waiting {max(age.total_seconds(), 0):,.0f} s)"
+        console.print(f"pending: {backlog.pending:,}{waiting}")
+        console.print(f"set aside: {backlog.set_aside:,}")
+        if backlog.set_aside:
+            console.print("[yellow]`omni events retry` puts them back once the cause is fixed[/]")
+
+    _run(work)
 
 
 @events_app.command("retry")
