@@ -66,9 +66,12 @@ vendor-assets:
 		$(HTMX_VERSION) $(PICO_VERSION) $(CHARTJS_VERSION) > $(VENDOR)/VERSIONS && \
 	rm -rf $$tmp && echo "vendored into $(VENDOR):" && cat $(VENDOR)/VERSIONS
 
-# The browser SDK the ingestion tests drive in Chromium (tests/events/test_analytics_js.py).
+# Segment's JavaScript SDKs the ingestion tests drive: analytics.js in Chromium
+# (tests/events/test_analytics_js.py), analytics-node on node (tests/events/test_analytics_node.py).
 SDK_VENDOR := tests/events/sdk
 ANALYTICS_NEXT_VERSION := 1.84.3
+ANALYTICS_NODE_VERSION := 3.1.0
+ESBUILD_VERSION := 0.28.2
 vendor-sdk:
 	@tmp=$$(mktemp -d) && cd $$tmp && \
 	npm pack --silent @segment/analytics-next@$(ANALYTICS_NEXT_VERSION) >/dev/null && \
@@ -76,6 +79,20 @@ vendor-sdk:
 	cp $$tmp/package/dist/umd/index.js $(SDK_VENDOR)/analytics-next.umd.js && \
 	cp $$tmp/package/LICENSE.MD $(SDK_VENDOR)/analytics-next.LICENSE.md && \
 	printf '@segment/analytics-next %s (MIT)\n' $(ANALYTICS_NEXT_VERSION) > $(SDK_VENDOR)/VERSIONS && \
+	rm -rf $$tmp
+	@# analytics-node and its dependencies, bundled into one file by esbuild (MIT) to run on node.
+	@tmp=$$(mktemp -d) && cd $$tmp && npm init -y >/dev/null && \
+	npm install --silent @segment/analytics-node@$(ANALYTICS_NODE_VERSION) >/dev/null && \
+	echo 'module.exports = require("@segment/analytics-node");' > entry.js && \
+	npx --yes esbuild@$(ESBUILD_VERSION) entry.js --bundle --minify --platform=node \
+		--target=node18 --outfile=analytics-node.js --log-level=warning && \
+	printf 'analytics-node.js: esbuild %s bundle of\n' $(ESBUILD_VERSION) > bundled && \
+	npm query ':root > .prod, :root > .prod *' > packages.json && \
+	node -p 'require("./packages.json").map((p) => `  $${p.name} $${p.version} ($${p.license})`).join("\n")' \
+		>> bundled && \
+	cd $(CURDIR) && cp $$tmp/analytics-node.js $(SDK_VENDOR)/analytics-node.js && \
+	cp $$tmp/node_modules/@segment/analytics-node/LICENSE $(SDK_VENDOR)/analytics-node.LICENSE && \
+	cat $$tmp/bundled >> $(SDK_VENDOR)/VERSIONS && \
 	rm -rf $$tmp && echo "vendored into $(SDK_VENDOR):" && cat $(SDK_VENDOR)/VERSIONS
 
 clean:
