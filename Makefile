@@ -66,11 +66,13 @@ vendor-assets:
 		$(HTMX_VERSION) $(PICO_VERSION) $(CHARTJS_VERSION) > $(VENDOR)/VERSIONS && \
 	rm -rf $$tmp && echo "vendored into $(VENDOR):" && cat $(VENDOR)/VERSIONS
 
-# Segment's JavaScript SDKs the ingestion tests drive: analytics.js in Chromium
-# (tests/events/test_analytics_js.py), analytics-node on node (tests/events/test_analytics_node.py).
+# The JavaScript SDKs the ingestion tests drive: analytics.js and RudderStack's in Chromium
+# (tests/events/test_analytics_js.py, test_rudderstack_js.py), analytics-node on node
+# (tests/events/test_analytics_node.py).
 SDK_VENDOR := tests/events/sdk
 ANALYTICS_NEXT_VERSION := 1.84.3
 ANALYTICS_NODE_VERSION := 3.1.0
+RUDDERSTACK_JS_VERSION := 3.34.1
 ESBUILD_VERSION := 0.28.2
 vendor-sdk:
 	@tmp=$$(mktemp -d) && cd $$tmp && \
@@ -79,6 +81,14 @@ vendor-sdk:
 	cp $$tmp/package/dist/umd/index.js $(SDK_VENDOR)/analytics-next.umd.js && \
 	cp $$tmp/package/LICENSE.MD $(SDK_VENDOR)/analytics-next.LICENSE.md && \
 	printf '@segment/analytics-next %s (MIT)\n' $(ANALYTICS_NEXT_VERSION) > $(SDK_VENDOR)/VERSIONS && \
+	rm -rf $$tmp
+	@# RudderStack's browser SDK, the build with its plugins inside (the others fetch them from a CDN).
+	@tmp=$$(mktemp -d) && cd $$tmp && \
+	npm pack --silent @rudderstack/analytics-js@$(RUDDERSTACK_JS_VERSION) >/dev/null && \
+	tar xzf rudderstack-analytics-js-*.tgz && cd $(CURDIR) && \
+	cp $$tmp/package/dist/npm/modern/bundled/umd/index.js $(SDK_VENDOR)/rudderstack-analytics.umd.js && \
+	cp $$tmp/package/LICENSE.md $(SDK_VENDOR)/rudderstack-analytics.LICENSE.md && \
+	printf '@rudderstack/analytics-js %s (MIT)\n' $(RUDDERSTACK_JS_VERSION) >> $(SDK_VENDOR)/VERSIONS && \
 	rm -rf $$tmp
 	@# analytics-node and its dependencies, bundled into one file by esbuild (MIT) to run on node.
 	@tmp=$$(mktemp -d) && cd $$tmp && npm init -y >/dev/null && \

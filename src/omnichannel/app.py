@@ -12,7 +12,7 @@ from omnichannel import __version__
 from omnichannel.config import Settings
 from omnichannel.console.router import install as install_console
 from omnichannel.errors import install_handlers
-from omnichannel.events.api import IngestionEdge
+from omnichannel.events.api import IngestionEdge, rudderstack_router
 from omnichannel.events.api import router as ingestion_router
 from omnichannel.kit.clock import Clock
 from omnichannel.platform import Platform
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     install_handlers(app)
     app.add_middleware(IngestionEdge, origins=settings.ingestion_cors_origins)
     app.include_router(ingestion_router)
+    app.include_router(rudderstack_router)
     app.include_router(profiles_router)
     app.include_router(system_router)
     install_console(app)

@@ -92,6 +92,10 @@ class Unavailable(Problem):
     status, slug, title = 503, "unavailable", "The database is unavailable; retry shortly"
 
 
+class InternalError(Problem):
+    status, slug, title = 500, "internal", "Something went wrong on our side"
+
+
 def field_error(field: str, message: str) -> dict[str, str]:
     return {"field": field, "message": message}
 
@@ -159,9 +163,16 @@ def install_handlers(app: FastAPI) -> None:
     async def on_database(_: Request, exc: Exception) -> Response:
         return problem_response(database_problem(exc))
 
+    async def on_unexpected(_: Request, exc: Exception) -> Response:
+        # A bug of ours: the same problem+json as any error (Starlette logs the traceback after).
+        return problem_response(
+            InternalError("An unexpected error; it is logged. Retry, and report it if it stays.")
+        )
+
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(DBAPIError, on_database)
     # A server that refuses the connection surfaces from asyncpg as a plain ConnectionError.
     app.add_exception_handler(ConnectionError, on_database)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -199,6 +199,21 @@ BAD_SINGLE = [
         b'{"userId": "u", "event": ""}', 400, "invalid-request", "event", id="empty-event"
     ),
     pytest.param(b'{"userId": "u"}', 400, "invalid-request", "event", id="no-event-name"),
+    pytest.param(b'{"userId": "", "event": "E"}', 400, "invalid-request", "userId", id="empty-ids"),
+    pytest.param(
+        b'{"userId": "u", "event": "E", "timestamp": "0001-01-01T00:00:00+01:00"}',
+        400,
+        "invalid-request",
+        "timestamp",
+        id="timestamp-before-year-1-in-utc",
+    ),
+    pytest.param(
+        b'{"userId": "u", "event": "E", "originalTimestamp": "9999-12-31T23:59:59-01:00"}',
+        400,
+        "invalid-request",
+        "originalTimestamp",
+        id="timestamp-after-year-9999-in-utc",
+    ),
     pytest.param(
         b'{"userId": "u", "event": "E", "timestamp": "yesterday"}',
         400,
@@ -403,6 +418,36 @@ async def test_clock_skew_is_corrected_as_segment_does(
     assert timeline["items"][0]["timestamp"] == (START - timedelta(minutes=10)).isoformat().replace(
         "+00:00", "Z"
     )
+
+
+async def test_times_out_of_range_are_a_verdict_and_absurd_skew_is_no_correction(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """In a batch, a time UTC cannot hold is that event's verdict; the others are kept. A sentAt
+    thousands of years after the event leaves no clock to trust: it is taken at its arrival."""
+    body = {
+        "batch": [
+            {"type": "track", "userId": "u1", "event": "E",
+             "timestamp": "9999-12-31T23:59:59-01:00"},
+            {"type": "track", "userId": "u1", "event": "E",
+             "originalTimestamp": "2024-01-01T00:00:00Z", "sentAt": "9999-12-31T00:00:00Z"},
+            {"type": "track", "userId": "", "anonymousId": "rudder-visitor", "event": "E"},
+        ]
+    }  # fmt: skip
+    answer = await post(app_client, "/v1/batch", web_key, body)
+    assert answer.status_code == 200, answer.text
+    verdicts = answer.json()["results"]
+    assert [v["status"] for v in verdicts] == ["rejected", "accepted", "accepted"]
+    assert verdicts[0]["errors"][0]["field"] == "timestamp"
+    await drain(app_client)
+    profile = (
+        await app_client.get("/v1/profiles/lookup?type=user_id&value=u1", headers=admin)
+    ).json()
+    assert profile["computed"]["last_seen"] == START.isoformat().replace("+00:00", "Z")
+    visitor = await app_client.get(
+        "/v1/profiles/lookup?type=anonymous_id&value=rudder-visitor", headers=admin
+    )
+    assert [i["type"] for i in visitor.json()["identities"]] == ["anonymous_id"]
 
 
 async def test_a_time_years_ahead_is_taken_as_the_receive_time(

@@ -60,7 +60,12 @@ from omnichannel.events.sources import SourceInfo
 from omnichannel.platform import Platform, get_platform
 
 router = APIRouter(prefix="/v1", tags=["ingestion"])
+# Outside /v1, where RudderStack's control plane serves it.
+rudderstack_router = APIRouter(tags=["ingestion"])
 Endpoint = Callable[[Request, Platform], Awaitable[Response]]
+
+
+RUDDERSTACK_HEADERS = ["AnonymousId", "SentAt"]
 
 
 class IngestionEdge:
@@ -73,14 +78,20 @@ class IngestionEdge:
             allow_origins=origins,
             allow_methods=["POST", "GET"],
             # Authorization carries the write key (Basic); it must be named, a * doesn't cover it.
-            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+            # RudderStack's JavaScript SDK sends AnonymousId and SentAt headers besides.
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Content-Encoding",
+                *RUDDERSTACK_HEADERS,
+            ],
             max_age=86400,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # SDKs differ on a trailing slash (analytics-java posts to ``/v1/import/``).
         path = scope["path"].rstrip("/") if scope["type"] == "http" else ""
-        if path in ENDPOINTS or SETTINGS_PATH.fullmatch(path):
+        if path in ENDPOINTS or path == SOURCE_CONFIG_PATH or SETTINGS_PATH.fullmatch(path):
             if path != scope["path"]:  # a copy only for the rare trailing slash
                 scope = {**scope, "path": path}
             await self.cors(scope, receive, send)
@@ -94,7 +105,10 @@ class IngestionEdge:
 
     async def _answer(self, scope: Scope, receive: Receive) -> Response:
         path = scope["path"]
-        endpoint, method = (ENDPOINTS[path], "POST") if path in ENDPOINTS else (sdk_settings, "GET")
+        if path in ENDPOINTS:
+            endpoint, method = ENDPOINTS[path], "POST"
+        else:
+            endpoint, method = source_config if path == SOURCE_CONFIG_PATH else sdk_settings, "GET"
         if scope["method"] != method:
             response = problem_response(http_problem(405, "Method Not Allowed"))
             response.headers["Allow"] = method
@@ -287,6 +301,34 @@ async def sdk_settings(request: Request, platform: Platform) -> Response:
     return response
 
 
+# Where RudderStack's JavaScript SDK fetches its source's configuration (its ``configUrl``).
+SOURCE_CONFIG_PATH = "/sourceConfig"
+
+
+async def source_config(request: Request, platform: Platform) -> Response:
+    """A source's configuration as RudderStack's control plane serves it to its JavaScript SDK:
+    the SDK then sends to the data plane URL it was loaded with, which is us. No device-mode
+    destinations, and the SDK's error and metrics reports (which would go to RudderStack) off.
+    The write key comes as the ``writeKey`` parameter or the Basic-auth user."""
+    write_key = _write_key(request, {"writeKey": request.query_params.get("writeKey")})
+    source = await platform.sources.authenticate(write_key)
+    off = {"enabled": False}
+    config: dict[str, Any] = {
+        "source": {
+            "id": source.id,
+            "name": source.name,
+            "writeKey": write_key,
+            "enabled": True,
+            "workspaceId": "omnichannel",
+            "config": {"statsCollection": {"errors": off, "metrics": off}},
+            "destinations": [],
+        }
+    }
+    response = _json(config)
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
 def _documented(endpoint: Endpoint, name: str, doc: str) -> Any:
     """The route FastAPI lists in the OpenAPI document; ``IngestionEdge`` serves the path."""
 
@@ -312,6 +354,15 @@ router.add_api_route(
     ),
     methods=["POST"],
 )
+
+
+@rudderstack_router.get("/sourceConfig")
+async def rudderstack_source_config(
+    request: Request, platform: Platform = Depends(get_platform)
+) -> Response:
+    """A source's configuration, as RudderStack's control plane serves it to its JavaScript SDK
+    (write key as ``?writeKey=`` or Basic-auth user), with no destinations: the SDK sends here."""
+    return await source_config(request, platform)
 
 
 @router.get("/projects/{write_key}/settings")

@@ -85,10 +85,7 @@ async def timeline(
     full: bool = False,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of events newest first, and the cursor of the next page (None at the end)."""
-    before = None
-    if cursor:
-        at, event_id = decode_cursor(cursor, 2)
-        before = (datetime.fromisoformat(str(at)), int(event_id))
+    before = decode_cursor(cursor, _timeline_key) if cursor else None
     rows = await repo.timeline(
         session,
         profile_ids,
@@ -103,6 +100,15 @@ async def timeline(
     rows = rows[:limit]
     next_cursor = encode_cursor([rows[-1].timestamp.isoformat(), rows[-1].id]) if more else None
     return [entry(row, full=full) for row in rows], next_cursor
+
+
+def _timeline_key(key: list[Any]) -> tuple[datetime, int]:
+    """A timeline cursor's key: the last event's time (with its zone, as written) and id."""
+    at, event_id = key
+    moment = datetime.fromisoformat(at)
+    if moment.tzinfo is None or not isinstance(event_id, int) or not 0 < event_id < 2**63:
+        raise ValueError("not a timeline position")
+    return moment, event_id
 
 
 async def identify_events(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:

@@ -126,7 +126,7 @@ async def replace_payloads(
 
 
 def _text_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None or value == "" else str(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -56,7 +57,13 @@ def _id_text(value: Any) -> Any:
     return value
 
 
+def _empty_is_none(value: Any) -> Any:
+    # RudderStack's JavaScript SDK sends an anonymous visitor's userId as "": no id, not a bad one.
+    return None if value == "" else value
+
+
 IdText = Annotated[str, BeforeValidator(_id_text), Field(min_length=1, max_length=255)]
+OptionalId = Annotated[IdText | None, BeforeValidator(_empty_is_none)]
 Object = dict[str, Any]
 
 
@@ -64,11 +71,11 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     messageId: IdText | None = Field(default=None, max_length=100)
-    userId: IdText | None = None
-    anonymousId: IdText | None = None
-    timestamp: datetime | None = None
-    originalTimestamp: datetime | None = None
-    sentAt: datetime | None = None
+    userId: OptionalId = None
+    anonymousId: OptionalId = None
+    timestamp: UTCTime | None = None
+    originalTimestamp: UTCTime | None = None
+    sentAt: UTCTime | None = None
     context: Object | None = None
     integrations: Object | None = None
 
@@ -144,9 +151,18 @@ def _field_error(err: Any) -> dict[str, str]:
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
+    """The moment in UTC (without a zone it is UTC already); ValueError if UTC cannot hold it
+    (``0001-01-01T00:00:00+01:00`` is in year 0)."""
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of the range of times") from exc
+
+
+# A time of an event or a filter: ISO 8601, read as UTC, refused (a 400) when out of range.
+UTCTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 def event_time(message: Message, received_at: datetime, batch_sent_at: datetime | None) -> datetime:
@@ -158,9 +174,12 @@ def event_time(message: Message, received_at: datetime, batch_sent_at: datetime 
     no sentAt to correct it) is taken as receivedAt: kept, it would hold the customer's last seen
     in the future for years. The payload keeps the time as sent.
     """
-    original = as_utc(message.originalTimestamp or message.timestamp)
-    sent = as_utc(message.sentAt) or batch_sent_at
+    original = message.originalTimestamp or message.timestamp
+    sent = message.sentAt or batch_sent_at
     if original is None:
         return received_at
-    happened = original if sent is None else received_at - (sent - original)
+    try:
+        happened = original if sent is None else received_at - (sent - original)
+    except OverflowError:  # sent thousands of years after it happened: no clock to trust
+        return received_at
     return received_at if happened - received_at > MAX_FUTURE else happened

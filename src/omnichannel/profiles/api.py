@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from omnichannel.auth.service import ANY_ROLE, Principal, require
 from omnichannel.errors import InvalidRequest, NotFound, field_error
 from omnichannel.events.models import SOURCE_KINDS
-from omnichannel.events.schemas import MESSAGE_TYPES, as_utc
+from omnichannel.events.schemas import MESSAGE_TYPES, UTCTime
 from omnichannel.identity import service as identity
 from omnichannel.kit import jobs
 from omnichannel.platform import Platform, get_platform
@@ -59,8 +58,8 @@ async def timeline(
     cursor: str | None = None,
     channel: list[str] = Query(default=[], description=f"any of: {', '.join(SOURCE_KINDS)}"),
     type: list[str] = Query(default=[], description=f"any of: {', '.join(MESSAGE_TYPES)}"),
-    since: datetime | None = Query(None, description="ISO 8601; without a zone, UTC"),
-    until: datetime | None = Query(None, description="ISO 8601; without a zone, UTC"),
+    since: UTCTime | None = Query(None, description="ISO 8601; without a zone, UTC"),
+    until: UTCTime | None = Query(None, description="ISO 8601; without a zone, UTC"),
     platform: Platform = Depends(get_platform),
     _: Principal = Depends(ANY_ROLE),
 ) -> Any:
@@ -79,8 +78,8 @@ async def timeline(
             cursor=cursor,
             channels=channel,
             types=type,
-            since=as_utc(since),  # a time without a zone is UTC, as in events
-            until=as_utc(until),
+            since=since,
+            until=until,
         )
     return {"items": items, "next_cursor": next_cursor}
 
