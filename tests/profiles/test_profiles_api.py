@@ -362,6 +362,63 @@ async def test_export_holds_everything_and_erase_forgets_for_good(
     assert "gone@x.co" not in await search_terms(app_client)
 
 
+async def test_an_erasure_takes_what_a_merge_joined_before_it_ran(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """Ann asks to be erased; before the job runs, an identify of another customer record
+    brings her email, and her profile is merged into it. The job erases the person as the graph
+    now holds her: that profile too. Asked twice, it is one job."""
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "anonymousId": "x1", "traits": {"email": "ann@z.co", "name": "Anna"}},
+        {"type": "identify", "userId": "c1", "traits": {"name": "Carl"}},
+    )
+    ann = await lookup(app_client, admin, "anonymous_id", "x1")
+    asked = [await app_client.delete(f"/v1/profiles/{ann['id']}", headers=admin) for _ in "12"]
+    assert [a.status_code for a in asked] == [202, 202]
+    assert asked[0].json()["id"] == asked[1].json()["id"]
+    merging = {"batch": [{"type": "identify", "userId": "c1", "traits": {"email": "ann@z.co"}}]}
+    assert (await app_client.post("/v1/batch", auth=basic(web_key), json=merging)).is_success
+    await drain(app_client)  # the merge first, then the erasure
+    job = (await app_client.get(f"/v1/jobs/{asked[0].json()['id']}", headers=admin)).json()
+    assert job["status"] == "done"
+    assert job["result"]["profiles"] == 2
+    for type_, value in (("email", "ann@z.co"), ("anonymous_id", "x1"), ("user_id", "c1")):
+        gone = await app_client.get(
+            "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
+        )
+        assert gone.status_code == 404, (type_, gone.text)
+    assert not {"ann@z.co", "anna", "carl"} & await search_terms(app_client)
+
+
+async def test_an_erasure_named_through_a_merge_keeps_both_parts_after_a_split(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """Erasing a merged-away profile erases the person it was part of; a split made before the
+    job ran does not leave the part that was asked for behind."""
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "anonymousId": "b1", "traits": {"email": "bea@z.co"}},
+        {"type": "identify", "userId": "a1", "traits": {"name": "Ada"}},
+    )
+    bea = await lookup(app_client, admin, "anonymous_id", "b1")
+    await send(app_client, web_key, {"type": "identify", "userId": "a1", "anonymousId": "b1"})
+    asked = await app_client.delete(f"/v1/profiles/{bea['id']}", headers=admin)
+    assert asked.status_code == 202
+    split = await app_client.post(f"/v1/profiles/{bea['id']}/split", headers=admin)
+    assert split.status_code == 200, split.text
+    await drain(app_client)
+    job = (await app_client.get(f"/v1/jobs/{asked.json()['id']}", headers=admin)).json()
+    assert (job["status"], job["result"]["profiles"]) == ("done", 2)
+    for type_, value in (("email", "bea@z.co"), ("anonymous_id", "b1"), ("user_id", "a1")):
+        gone = await app_client.get(
+            "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
+        )
+        assert gone.status_code == 404, (type_, gone.text)
+
+
 @pytest.mark.parametrize(
     ("role", "method", "path", "status"),
     [

@@ -254,6 +254,18 @@ async def canonical_id(session: AsyncSession, profile_id: str) -> str | None:
     return profile.id if profile is not None else None
 
 
+async def people_of(session: AsyncSession, profile_ids: Sequence[str]) -> list[str]:
+    """The live profile each id resolves to now, and every profile merged into those (ids of
+    profiles no longer there are left out)."""
+    roots = {
+        live for profile_id in profile_ids if (live := await canonical_id(session, profile_id))
+    }
+    found: list[str] = []
+    for root in sorted(roots):
+        found.extend(await subtree(session, root))
+    return found
+
+
 async def subtree(session: AsyncSession, root: str) -> list[str]:
     """The profile and every profile merged into it, directly or through others."""
     found, frontier = [root], [root]

@@ -32,6 +32,12 @@ async def create_job(session: AsyncSession, kind: str, subject: str, now: dateti
     return job
 
 
+async def queued_job(session: AsyncSession, kind: str, subject: str) -> Job | None:
+    """A job of this kind on this subject that has not run yet."""
+    query = select(Job).where(Job.kind == kind, Job.subject == subject, Job.status == "queued")
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
 async def finish_job(
     session: AsyncSession, job_id: str, status: str, result: dict[str, Any], now: datetime
 ) -> None:

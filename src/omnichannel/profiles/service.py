@@ -156,21 +156,30 @@ async def export(session: AsyncSession, profile_id: str) -> dict[str, Any]:
 
 
 async def request_erasure(rt: Runtime, session: AsyncSession, profile_id: str) -> jobs.Job:
-    """Queue the erasure of a profile (and everything merged into it); returns the job."""
+    """Queue the erasure of a profile (and everything merged into it); returns the job. Asked
+    again before it ran, the same job."""
     root = await live_id(session, profile_id)
+    if (queued := await jobs.queued_job(session, "erase", root)) is not None:
+        return queued
     job = await jobs.create_job(session, "erase", root, rt.clock.now())
-    await enqueue(
-        rt, session, ERASE_TOPIC, {"job_id": job.id, "profile_id": root}, key=f"erase:{root}"
-    )
+    members = await identity.subtree(session, root)
+    payload = {"job_id": job.id, "profile_id": root, "members": members}
+    await enqueue(rt, session, ERASE_TOPIC, payload, key=f"erase:{job.id}")
     return job
 
 
 async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
-    """Outbox handler: delete the profile's events, traits, consents and identifiers, suppressed."""
+    """Outbox handler: delete the profile's events, traits, consents and identifiers, suppressed.
+
+    What is erased is the person the request named, as the graph holds them when the job runs:
+    each profile that made it up then, followed to the profile it lives in now, with everything
+    merged into that. A merge between the request and the job (the erased email arriving on
+    another customer's identify) would otherwise have carried their data out of reach, and a
+    split would have left one part behind."""
     async with rt.db.write() as session:
         await identity.lock_for_erasure(rt, session)
-        root = payload["profile_id"]
-        members = await identity.subtree(session, root)
+        named = [payload["profile_id"], *payload.get("members", [])]
+        members = await identity.people_of(session, named)
         events = await history.erase(session, members)
         await repo.delete_for(session, repo.traits, members)
         await repo.delete_for(session, repo.consents, members)
