@@ -282,6 +282,16 @@ async def test_bad_track_is_refused_and_writes_nothing(
     assert nothing_but(counts, sources=1, **expected) == {}
 
 
+async def test_an_alias_from_a_blocked_value_is_refused(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    body = {"userId": "u1", "previousId": "anonymous"}
+    response = await post(app_client, "/v1/alias", web_key, body)
+    assert response.status_code == 400, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["previousId"]
+    assert (await table_counts(app_platform(app_client)))["events"] == 0
+
+
 async def test_a_nul_character_is_refused_naming_the_field(
     app_client: httpx.AsyncClient, web_key: str
 ) -> None:

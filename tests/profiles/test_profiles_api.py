@@ -360,6 +360,15 @@ async def test_export_holds_everything_and_erase_forgets_for_good(
     )
     assert identify.payload["traits"] == {} and identify.anonymous_id == "fresh"
     assert "gone@x.co" not in await search_terms(app_client)
+    # An alias from the erased anonymous id: read as a user id instead, it would come back.
+    await send(app_client, web_key, {"type": "alias", "userId": "z9", "previousId": "a1"})
+    for type_ in ("user_id", "anonymous_id"):
+        back = await app_client.get(
+            "/v1/profiles/lookup", params={"type": type_, "value": "a1"}, headers=admin
+        )
+        assert back.status_code == 404, (type_, back.text)
+    new = await lookup(app_client, admin, "user_id", "z9")
+    assert [(i["type"], i["value"]) for i in new["identities"]] == [("user_id", "z9")]
 
 
 async def test_an_erasure_takes_what_a_merge_joined_before_it_ran(

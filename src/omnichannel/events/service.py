@@ -138,6 +138,8 @@ class Ingestor:
         if message is None:
             return None, errors
         identifiers, alias_of = extract(raw, self.rules), alias_candidates(raw, self.rules)
+        if isinstance(message, Alias) and not alias_of:
+            return None, [field_error("previousId", "a blocked value: it joins no one")]
         if not identifiers and not alias_of:
             field = "userId" if message.userId is not None else "anonymousId"
             return None, [

@@ -89,7 +89,9 @@ async def resolve_batch(
     assigned: dict[int, str | None] = {}
     for item in items:
         idents = [i for i in item.identifiers if i.key not in blocked]
-        alias_of = [i for i in item.alias_of if i.key not in blocked]
+        # An alias's previousId is one value read as two types; either suppressed, it is the
+        # erased person's, and read as the other it would bring the value back.
+        alias_of = [] if any(i.key in blocked for i in item.alias_of) else item.alias_of
         if not idents and not alias_of:
             assigned[item.event_id] = None
             continue
