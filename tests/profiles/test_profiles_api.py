@@ -216,6 +216,38 @@ async def test_split_by_api_undoes_the_merge_and_rebuilds_traits(
     assert nothing.status_code == 404
 
 
+async def test_a_merge_deeper_in_a_chain_splits_from_the_live_profile(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """P2 merged into P1, then P1 into P4: the live P4 lists both merges, and either can be
+    undone from it, as the console's Split buttons there do."""
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "anonymousId": "p1", "traits": {"email": "e@z.co"}},
+        {"type": "identify", "anonymousId": "p2"},
+        {"type": "identify", "userId": "u4"},
+    )
+    p2 = await lookup(app_client, admin, "anonymous_id", "p2")
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "anonymousId": "p2", "traits": {"email": "e@z.co"}},
+    )
+    await send(
+        app_client, web_key, {"type": "identify", "userId": "u4", "traits": {"email": "e@z.co"}}
+    )
+    p4 = await lookup(app_client, admin, "user_id", "u4")
+    merges = (await app_client.get(f"/v1/profiles/{p4['id']}/merges", headers=admin)).json()
+    inner = next(m for m in merges if m["loser_id"] == p2["id"])
+    split = await app_client.post(
+        f"/v1/profiles/{p4['id']}/split", json={"merge_id": inner["id"]}, headers=admin
+    )
+    assert split.status_code == 200, split.text
+    assert (await lookup(app_client, admin, "anonymous_id", "p2"))["id"] == p2["id"]
+    assert (await lookup(app_client, admin, "anonymous_id", "p1"))["id"] == p4["id"]
+
+
 async def test_timeline_takes_times_without_a_zone_as_utc_and_refuses_unknown_names(
     app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
 ) -> None:

@@ -337,7 +337,10 @@ async def _merge_to_split(
 ) -> MergeRow:
     if merge_id is not None:
         merge = await repo.get_merge(session, merge_id)
-        if merge is None or profile_id not in (merge.survivor_id, merge.loser_id):
+        # Any merge the profile's history lists (GET …/merges): one deeper in a chain too.
+        root = await canonical_id(session, profile_id)
+        members = set(await subtree(session, root)) if root is not None else set()
+        if merge is None or not members & {merge.survivor_id, merge.loser_id}:
             raise NotFound(f"No merge {merge_id} involving profile {profile_id}.")
     elif merged_into is not None:
         merge = await repo.latest_open_merge(session, MergeRow.loser_id, profile_id)
