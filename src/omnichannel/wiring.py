@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from omnichannel.events import handlers as events
 from omnichannel.events.domain import EventsResolved
 from omnichannel.identity.domain import ProfilesMerged, ProfileSplit
 from omnichannel.kit.bus import Bus
@@ -16,7 +17,8 @@ def build_bus() -> Bus:
         {
             EventsResolved: [profiles.on_events_resolved, profile_search.on_events_resolved],
             ProfilesMerged: [profiles.on_merged, profile_search.on_merged],
-            ProfileSplit: [profiles.on_split, profile_search.on_split],
+            # The events first: both sides' traits and terms are rebuilt from them.
+            ProfileSplit: [events.on_split, profiles.on_split, profile_search.on_split],
         }
     )
 

@@ -216,6 +216,45 @@ async def test_split_by_api_undoes_the_merge_and_rebuilds_traits(
     assert nothing.status_code == 404
 
 
+async def test_a_split_gives_back_the_events_made_while_merged(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """A wrong link merges Bruno into Alice; Bruno goes on shopping on his device. Undone, his
+    order and his new traits are his again; the event that made the link stays with Alice."""
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "userId": "ua", "traits": {"name": "Alice"}, "timestamp": at(0)},
+        {"type": "identify", "anonymousId": "ab", "timestamp": at(1),
+         "traits": {"email": "bruno@b.co", "name": "Bruno"}},
+    )  # fmt: skip
+    bruno = await lookup(app_client, admin, "anonymous_id", "ab")
+    await send(app_client, web_key, {"type": "identify", "userId": "ua", "anonymousId": "ab",
+                                     "timestamp": at(2)})  # fmt: skip
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "anonymousId": "ab", "timestamp": at(3),
+         "traits": {"name": "Bruno Brown", "city": "Lviv"}},
+        {"type": "track", "anonymousId": "ab", "event": "Order Completed", "timestamp": at(4)},
+    )  # fmt: skip
+    split = await app_client.post(f"/v1/profiles/{bruno['id']}/split", headers=admin)
+    assert split.status_code == 200, split.text
+    alice = await lookup(app_client, admin, "user_id", "ua")
+    bruno = await lookup(app_client, admin, "anonymous_id", "ab")
+    assert alice["traits"] == {"name": "Alice"}
+    assert bruno["traits"] == {"name": "Bruno Brown", "city": "Lviv", "email": "bruno@b.co"}
+
+    async def events_of(profile: dict[str, Any]) -> list[tuple[str, str | None]]:
+        page = await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=admin)
+        return [(e["type"], e.get("event")) for e in page.json()["items"]]
+
+    assert await events_of(bruno) == [("track", "Order Completed"), ("identify", None),
+                                      ("identify", None)]  # fmt: skip
+    assert await events_of(alice) == [("identify", None), ("identify", None)]
+    assert bruno["computed"]["event_counts"] == {"identify": 2, "track": 1}
+
+
 async def test_a_merge_deeper_in_a_chain_splits_from_the_live_profile(
     app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
 ) -> None:

@@ -14,6 +14,7 @@ from omnichannel.events.models import FAILED, PENDING, RESOLVED, SYSTEM_SOURCE, 
 from omnichannel.kit.bulk import BulkInsert
 from omnichannel.kit.driver import DriverConnection
 from omnichannel.kit.orm import table_of
+from omnichannel.kit.repository import chunked
 
 events = table_of(Event)
 
@@ -235,6 +236,28 @@ async def identify_events(session: AsyncSession, profile_ids: Sequence[str]) -> 
         .order_by(events.c.timestamp, events.c.id)
     )
     return list((await session.execute(query)).all())
+
+
+async def resolved_since(
+    session: AsyncSession, profile_ids: Sequence[str], first_id: int | None
+) -> list[Any]:
+    """The resolved events of these profiles from event ``first_id`` on (None: all)."""
+    rows: list[Any] = []
+    for chunk in chunked(profile_ids):
+        query = select(events.c.id, events.c.payload).where(
+            events.c.profile_id.in_(chunk), events.c.status == RESOLVED
+        )
+        if first_id is not None:
+            query = query.where(events.c.id >= first_id)
+        rows.extend((await session.execute(query)).all())
+    return rows
+
+
+async def move_to_profile(session: AsyncSession, event_ids: Sequence[int], profile_id: str) -> None:
+    for chunk in chunked(event_ids):
+        await session.execute(
+            update(events).where(events.c.id.in_(chunk)).values(profile_id=profile_id)
+        )
 
 
 async def delete_for_profiles(session: AsyncSession, profile_ids: Sequence[str]) -> int:

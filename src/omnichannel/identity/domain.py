@@ -30,3 +30,5 @@ class ProfileSplit:
 
     survivor: str
     loser: str
+    # The event that made the merge: events stored since went to the survivor (None: unknown).
+    merged_by_event: int | None = None

@@ -300,6 +300,11 @@ async def lookup(session: AsyncSession, rules: MergeRules, type_: str, value: st
     return await canonical_id(session, found) if found is not None else None
 
 
+async def holders(session: AsyncSession, keys: Sequence[str]) -> dict[str, str]:
+    """The profile each identifier key is filed under, for the keys the graph holds."""
+    return {owner.key: owner.profile_id for owner in await repo.identities_by_key(session, keys)}
+
+
 async def identities_of(session: AsyncSession, profile_id: str) -> list[Identity]:
     return await repo.identities_of(session, profile_id)
 
@@ -328,7 +333,7 @@ async def split(
     current = await repo.versions(session, [root, merge.loser_id])
     if not await repo.bump_versions(session, current):
         raise StaleGraph("a profile changed during the split")
-    await rt.bus.publish(rt, session, ProfileSplit(root, merge.loser_id))
+    await rt.bus.publish(rt, session, ProfileSplit(root, merge.loser_id, merge.event_id))
     return merge
 
 
