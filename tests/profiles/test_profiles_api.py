@@ -225,23 +225,23 @@ async def test_a_split_gives_back_the_events_made_while_merged(
         app_client,
         web_key,
         {"type": "identify", "userId": "ua", "traits": {"name": "Alice"}, "timestamp": at(0)},
-        {"type": "identify", "anonymousId": "ab", "timestamp": at(1),
+        {"type": "identify", "anonymousId": "bdev9", "timestamp": at(1),
          "traits": {"email": "bruno@b.co", "name": "Bruno"}},
     )  # fmt: skip
-    bruno = await lookup(app_client, admin, "anonymous_id", "ab")
-    await send(app_client, web_key, {"type": "identify", "userId": "ua", "anonymousId": "ab",
+    bruno = await lookup(app_client, admin, "anonymous_id", "bdev9")
+    await send(app_client, web_key, {"type": "identify", "userId": "ua", "anonymousId": "bdev9",
                                      "timestamp": at(2)})  # fmt: skip
     await send(
         app_client,
         web_key,
-        {"type": "identify", "anonymousId": "ab", "timestamp": at(3),
+        {"type": "identify", "anonymousId": "bdev9", "timestamp": at(3),
          "traits": {"name": "Bruno Brown", "city": "Lviv"}},
-        {"type": "track", "anonymousId": "ab", "event": "Order Completed", "timestamp": at(4)},
+        {"type": "track", "anonymousId": "bdev9", "event": "Order Completed", "timestamp": at(4)},
     )  # fmt: skip
     split = await app_client.post(f"/v1/profiles/{bruno['id']}/split", headers=admin)
     assert split.status_code == 200, split.text
     alice = await lookup(app_client, admin, "user_id", "ua")
-    bruno = await lookup(app_client, admin, "anonymous_id", "ab")
+    bruno = await lookup(app_client, admin, "anonymous_id", "bdev9")
     assert alice["traits"] == {"name": "Alice"}
     assert bruno["traits"] == {"name": "Bruno Brown", "city": "Lviv", "email": "bruno@b.co"}
 
@@ -253,6 +253,22 @@ async def test_a_split_gives_back_the_events_made_while_merged(
                                       ("identify", None)]  # fmt: skip
     assert await events_of(alice) == [("identify", None), ("identify", None)]
     assert bruno["computed"]["event_counts"] == {"identify": 2, "track": 1}
+    # Alice's GDPR export names none of Bruno's identifiers in the merge it keeps a trace of;
+    # once Bruno is erased, neither does the event that made the link.
+    export = (await app_client.get(f"/v1/profiles/{alice['id']}/export", headers=admin)).json()
+    assert [(m["identities"], m["trigger"]) for m in export["merges"]] == [([], "")]
+    erase = await app_client.delete(f"/v1/profiles/{bruno['id']}", headers=admin)
+    await drain(app_client)
+    job = (await app_client.get(f"/v1/jobs/{erase.json()['id']}", headers=admin)).json()
+    assert job["result"] == {"profiles": 1, "events": 3, "identifiers_suppressed": 2}
+    export = (await app_client.get(f"/v1/profiles/{alice['id']}/export", headers=admin)).json()
+    assert "bdev9" not in orjson.dumps(export).decode()  # a "v": in no id or time
+    link = next(
+        e
+        for e in export["events"]
+        if e["type"] == "identify" and e["timestamp"] == at(2).replace("+00:00", "Z")
+    )
+    assert link["payload"]["userId"] == "ua" and "anonymousId" not in link["payload"]
 
 
 async def test_a_merge_deeper_in_a_chain_splits_from_the_live_profile(

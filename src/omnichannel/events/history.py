@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.events import repository as repo
+from omnichannel.identity.rules import MergeRules, without
 from omnichannel.kit.pagination import decode_cursor, encode_cursor
 
 
@@ -117,3 +118,15 @@ async def identify_events(session: AsyncSession, profile_ids: Sequence[str]) -> 
 
 async def erase(session: AsyncSession, profile_ids: Sequence[str]) -> int:
     return await repo.delete_for_profiles(session, profile_ids)
+
+
+async def scrub(
+    session: AsyncSession, event_ids: Sequence[int], keys: set[str], rules: MergeRules
+) -> None:
+    """Take these identifiers out of these events (those still in the log)."""
+    kept = [
+        (row.id, scrubbed)
+        for row in await repo.payloads(session, event_ids)
+        if (scrubbed := without(row.payload, rules, keys)) != row.payload
+    ]
+    await repo.replace_payloads(session, kept)

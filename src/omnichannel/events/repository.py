@@ -253,6 +253,14 @@ async def resolved_since(
     return rows
 
 
+async def payloads(session: AsyncSession, event_ids: Sequence[int]) -> list[Any]:
+    rows: list[Any] = []
+    for chunk in chunked(event_ids):
+        query = select(events.c.id, events.c.payload).where(events.c.id.in_(chunk))
+        rows.extend((await session.execute(query)).all())
+    return rows
+
+
 async def move_to_profile(session: AsyncSession, event_ids: Sequence[int], profile_id: str) -> None:
     for chunk in chunked(event_ids):
         await session.execute(

@@ -247,8 +247,9 @@ async def mark_split(session: AsyncSession, merge_id: str, at: datetime) -> None
 
 async def erase(
     db: Database, session: AsyncSession, profile_ids: Sequence[str], at: datetime
-) -> int:
-    """Delete the profiles, their identifiers and merge rows; suppress the identifiers."""
+) -> list[str]:
+    """Delete the profiles, their identifiers and merge rows; suppress the identifiers, whose
+    keys it returns."""
     await record_owner_changes(session, profile_ids, at)
     keys: list[str] = []
     for chunk in chunked(profile_ids):
@@ -263,7 +264,7 @@ async def erase(
             delete(Merge).where(or_(Merge.survivor_id.in_(chunk), Merge.loser_id.in_(chunk)))
         )
         await session.execute(delete(Profile).where(Profile.id.in_(chunk)))
-    return len(keys)
+    return keys
 
 
 # --- owner changes (identity.cache) ----------------------------------------------------------

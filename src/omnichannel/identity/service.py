@@ -364,7 +364,8 @@ async def lock_for_erasure(rt: Runtime, session: AsyncSession) -> None:
     await rt.db.lock(session, ERASURE_LOCK)
 
 
-async def erase(rt: Runtime, session: AsyncSession, profile_ids: Sequence[str]) -> int:
+async def erase(rt: Runtime, session: AsyncSession, profile_ids: Sequence[str]) -> list[str]:
+    """Delete the profiles and their identifiers, suppressed; returns the identifiers' keys."""
     return await repo.erase(rt.db, session, profile_ids, rt.clock.now())
 
 

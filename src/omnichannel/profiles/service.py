@@ -14,6 +14,7 @@ from omnichannel.events.models import RESOLVED
 from omnichannel.events.repository import insert_events
 from omnichannel.events.sources import system_source
 from omnichannel.identity import service as identity
+from omnichannel.identity.rules import MergeRules
 from omnichannel.kit import jobs
 from omnichannel.kit.ids import new_id
 from omnichannel.kit.outbox import enqueue
@@ -152,6 +153,9 @@ async def export(session: AsyncSession, profile_id: str) -> dict[str, Any]:
         ("merges", MergeOut),
     ):
         data[field] = [schema.model_validate(row).model_dump() for row in data[field]]
+    for merge in data["merges"]:
+        if merge["loser_id"] not in members:  # split off: what it moved is the other person's
+            merge["identities"], merge["trigger"] = [], ""
     return data
 
 
@@ -180,15 +184,19 @@ async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
         await identity.lock_for_erasure(rt, session)
         named = [payload["profile_id"], *payload.get("members", [])]
         members = await identity.people_of(session, named)
+        # The events that linked them to someone else (a merge, split since) may be that one's:
+        # they stay, without the erased identifiers.
+        links = [m.event_id for m in await identity.merges_of(session, members) if m.event_id]
         events = await history.erase(session, members)
         await repo.delete_for(session, repo.traits, members)
         await repo.delete_for(session, repo.consents, members)
         await search.forget(session, members)
-        suppressed = await identity.erase(rt, session, members)
+        erased = await identity.erase(rt, session, members)
+        await history.scrub(session, links, set(erased), MergeRules(rt.settings))
         await jobs.finish_job(
             session,
             payload["job_id"],
             "done",
-            {"profiles": len(members), "events": events, "identifiers_suppressed": suppressed},
+            {"profiles": len(members), "events": events, "identifiers_suppressed": len(erased)},
             rt.clock.now(),
         )
