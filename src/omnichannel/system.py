@@ -56,5 +56,7 @@ async def metrics(platform: Platform = Depends(get_platform)) -> Response:
 
 def database_up(up: bool) -> GaugeMetricFamily:
     return GaugeMetricFamily(
-        "omni_database_up", "Whether the database answered this scrape (1) or not (0).", int(up)
+        "omni_database_up",
+        "Whether the database answered this scrape's backlog query (1) or not (0).",
+        int(up),
     )

@@ -73,6 +73,7 @@ def print_guide(console: Console, result: DemoResult, base_url: str) -> None:
     console.print()
     _plain(console, f"API:           {base_url}")
     _plain(console, f"OpenAPI:       {base_url}/docs")
+    _plain(console, f"metrics:       {base_url}/metrics   (Prometheus; readiness: /readyz)")
     _plain(console, f"write key:     {write_key}   ({WEB.name})")
     _plain(console, f"admin token:   {keys.admin_token}")
     console.print(

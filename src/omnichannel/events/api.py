@@ -2,10 +2,11 @@
 
 Existing Segment and RudderStack SDKs work unchanged: the write key is the Basic-auth user (or
 ``writeKey`` in the body), every path an SDK posts to is taken (analytics.js's ``/v1/t`` and
-``/v1/b``, analytics-java's ``/v1/import/``), and an SDK pointed at us as its CDN gets settings
-that send its calls here. Unlike Segment, which answers 200 to nearly anything, bad input gets a
-real 400 that names the field, and an unknown key a 401; a batch with some bad events answers 200
-with a verdict per event and keeps the good ones.
+``/v1/b``, analytics-java's ``/v1/import/``), and an SDK pointed at us as its CDN (Segment's) or
+its control plane (RudderStack's ``/sourceConfig``) gets settings that send its calls here.
+Unlike Segment, which answers 200 to nearly anything, bad input gets a real 400 that names the
+field, and an unknown key a 401; a batch with some bad events answers 200 with a verdict per
+event and keeps the good ones.
 
 These are the busiest routes of the platform, so ``IngestionEdge`` serves them straight from
 ASGI, ahead of the framework: Starlette's router tries route patterns one by one and FastAPI
@@ -296,9 +297,7 @@ async def sdk_settings(request: Request, platform: Platform) -> Response:
         },
         "metrics": {"sampleRate": 0},
     }
-    response = _json(settings)
-    response.headers["Cache-Control"] = "public, max-age=60"
-    return response
+    return _sdk_config(settings)
 
 
 # Where RudderStack's JavaScript SDK fetches its source's configuration (its ``configUrl``).
@@ -324,7 +323,12 @@ async def source_config(request: Request, platform: Platform) -> Response:
             "destinations": [],
         }
     }
-    response = _json(config)
+    return _sdk_config(config)
+
+
+def _sdk_config(body: dict[str, Any]) -> Response:
+    """An SDK's configuration: SDKs load it on every page view, so let browsers keep it a minute."""
+    response = _json(body)
     response.headers["Cache-Control"] = "public, max-age=60"
     return response
 
