@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo serve test check bench lock clean chromium vendor vendor-assets vendor-sdk
+.PHONY: install demo serve test check bench lock clean chromium node vendor vendor-assets vendor-sdk
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,12 +26,16 @@ check: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: check chromium
+test: check chromium node
 	$(BIN)/pytest
 
 # The console's browser tests drive Debian's Chromium through Playwright (no browser download).
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+# analytics-node's test runs on Node.js 18+ (the machine's, else Debian's).
+node:
+	@command -v node >/dev/null || (apt-get update && apt-get install -y nodejs)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
