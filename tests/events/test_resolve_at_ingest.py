@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from omnichannel.events import repository as events_repo
 from omnichannel.events.models import PENDING, RESOLVED, Event
 from omnichannel.events.sources import SourceInfo
 from omnichannel.identity import service as identity
@@ -156,3 +157,41 @@ async def test_an_erasure_waits_for_transactions_resolving_events(platform: Plat
     await erasing
     async with platform.rt.db.read() as session:
         assert await identity.lookup(session, platform.rules, "user_id", "ann") is None
+
+
+async def test_a_split_waits_for_transactions_resolving_events(platform: Platform) -> None:
+    """An event resolved from the owners as they were before a split, and stored after it,
+    would stay with the survivor. So a split waits for such a transaction (PostgreSQL: the
+    resolution lock; SQLite: the one writer), and then gives the event back."""
+    web = await web_source(platform)
+    ann = await known_customer(platform, web)
+    await send(platform, web, {"type": "identify", "messageId": "m1", "anonymousId": "bo-dev",
+                               "traits": {"email": "bo@x.ua"}})  # fmt: skip
+    await drain(platform)
+    async with platform.rt.db.read() as session:
+        bo = await identity.holder(session, platform.rules, "email", "bo@x.ua")
+    assert bo is not None and bo != ann
+    await send(platform, web, {"type": "identify", "messageId": "m2", "userId": "ann",
+                               "anonymousId": "bo-dev"})  # fmt: skip
+    await drain(platform)  # a wrong link: bo's profile merged into ann's
+    splitting: asyncio.Task[Any] | None = None
+    async with platform.rt.db.write() as session:
+        item = identity.Item(0, extract({"anonymousId": "bo-dev"}, platform.rules), START)
+        resolved, _ = await identity.resolve_known(platform.rt, session, [item], OwnerCache(0))
+        assert resolved == {0: ann}
+        row = {"source_id": web.id, "message_id": "m3", "type": "track", "name": "Bought",
+               "channel": "web", "timestamp": START, "received_at": START,
+               "payload": {"type": "track", "anonymousId": "bo-dev", "event": "Bought"},
+               "profile_id": ann, "status": RESOLVED, "user_id": None,
+               "anonymous_id": "bo-dev"}  # fmt: skip
+        await events_repo.insert_events(session, [row])
+
+        async def split() -> None:
+            async with platform.rt.db.write() as other:
+                await identity.split(platform.rt, other, bo, None)
+
+        splitting = asyncio.create_task(split())
+        done, _ = await asyncio.wait([splitting], timeout=0.5)
+        assert not done, "the split ran while an event was being resolved from its owners"
+    await splitting
+    assert (await statuses(platform))["m3"] == (RESOLVED, bo)

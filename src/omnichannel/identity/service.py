@@ -10,8 +10,9 @@ and the loser retries the same way; either way they end in one profile.
 ``resolve_known`` is the fast path ingestion takes in its own transaction: an event whose
 identifiers the graph already holds, all on one profile, changes nothing in the graph, so it is
 stored resolved and never waits for the worker. Everything else is left to ``resolve_batch``.
-Erasure takes a lock that every resolving transaction shares, so no event can be resolved to a
-profile that is being erased (PostgreSQL; SQLite's single writer gives the same for free).
+Erasure and split take a lock that every resolving transaction shares, so no event can be
+resolved from the graph as it was before them and stored after them (PostgreSQL; SQLite's single
+writer gives the same for free).
 
 Both return, besides their results, the ``Sightings`` of the identifiers they saw: last-seen
 times to move forward, which the caller writes with ``record_seen`` as the last statement
@@ -39,8 +40,8 @@ from omnichannel.identity.rules import Identifier, MergeRules
 from omnichannel.kit.ids import new_id
 from omnichannel.kit.runtime import Runtime
 
-# Named lock: resolving transactions share it, an erasure takes it alone.
-ERASURE_LOCK = "identity.erasure"
+# Named lock: resolving transactions share it, an erasure or a split takes it alone.
+RESOLUTION_LOCK = "identity.resolution"
 
 
 class StaleGraph(Exception):
@@ -79,7 +80,7 @@ async def resolve_batch(
 ) -> tuple[dict[int, Resolved | None], Sightings, set[str]]:
     """Resolve each item to a profile (None: every identifier it carried is suppressed); also
     returns the keys of the batch's identifiers that are suppressed (erased), left out."""
-    await rt.db.lock(session, ERASURE_LOCK, shared=True)
+    await rt.db.lock(session, RESOLUTION_LOCK, shared=True)
     keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)}
     blocked = await repo.suppressed(session, list(keys))
     graph, last_seen, read_versions = await _load(
@@ -131,7 +132,7 @@ async def resolve_known(
     and on PostgreSQL an event that writes its profile (it needs the version check). The holders
     come from what this process remembers (``identity.cache``) and the database for the rest.
     """
-    await rt.db.lock(session, ERASURE_LOCK, shared=True)
+    await rt.db.lock(session, RESOLUTION_LOCK, shared=True)
     keys = sorted({i.key for item in items for i in item.identifiers})
     found = await cache.owners(session, keys, rt.clock.now())
     owner = {row.key: row.profile_id for row in found}
@@ -321,6 +322,9 @@ async def split(
     ``profile_id`` is either the merged-away profile (its own merge is undone) or a live profile,
     in which case ``merge_id`` names the merge, or the latest merge into it is undone.
     """
+    # An event resolved from the owners as they were, stored after this commits, would stay
+    # with the survivor: no event is resolved meanwhile.
+    await lock_out_resolution(rt, session)
     profile = await repo.get_profile(session, profile_id)
     if profile is None:
         raise NotFound(f"No profile {profile_id}.")
@@ -358,10 +362,11 @@ async def _merge_to_split(
     return merge
 
 
-async def lock_for_erasure(rt: Runtime, session: AsyncSession) -> None:
+async def lock_out_resolution(rt: Runtime, session: AsyncSession) -> None:
     """Wait for transactions resolving events to end and keep new ones out until this one ends:
-    no event can then be resolved to a profile this transaction erases. Take it first."""
-    await rt.db.lock(session, ERASURE_LOCK)
+    no event can then be resolved to a profile this transaction erases, nor from owners it
+    changes (a split), and stored after it. Take it first."""
+    await rt.db.lock(session, RESOLUTION_LOCK)
 
 
 async def erase(rt: Runtime, session: AsyncSession, profile_ids: Sequence[str]) -> list[str]:

@@ -181,7 +181,7 @@ async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
     another customer's identify) would otherwise have carried their data out of reach, and a
     split would have left one part behind."""
     async with rt.db.write() as session:
-        await identity.lock_for_erasure(rt, session)
+        await identity.lock_out_resolution(rt, session)
         named = [payload["profile_id"], *payload.get("members", [])]
         members = await identity.people_of(session, named)
         # The events that linked them to someone else (a merge, split since) may be that one's:
