@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
+import sqlite3
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -56,8 +58,10 @@ async def test_metrics_count_what_was_stored_refused_and_processed(
     batch = {"batch": [{"type": "track", "anonymousId": f"m-{n}", "event": "Viewed"}
                        for n in range(3)] + [{"type": "track", "event": "no id"}]}  # fmt: skip
     assert (await app_client.post("/v1/batch", json=batch, auth=basic(web_key))).status_code == 200
-    one = {"userId": "metrics-1", "event": "Viewed"}
-    assert (await app_client.post("/v1/track", json=one, auth=basic(web_key))).status_code == 200
+    one = {"userId": "metrics-1", "event": "Viewed", "messageId": "once"}
+    for _ in "12":  # a retry is answered 200, and stored once
+        answer = await app_client.post("/v1/track", json=one, auth=basic(web_key))
+        assert answer.status_code == 200
     bad = {"event": "no id"}
     assert (await app_client.post("/v1/track", json=bad, auth=basic(web_key))).status_code == 400
     clock.advance(timedelta(seconds=90))
@@ -65,7 +69,7 @@ async def test_metrics_count_what_was_stored_refused_and_processed(
     waiting = await scrape(app_client)
     assert change(before, waiting, "omni_ingested_events_total", source=source) == 4
     assert change(before, waiting, "omni_refused_events_total", source=source) == 2
-    assert change(before, waiting, "omni_ingestion_requests_total", status="200") == 2
+    assert change(before, waiting, "omni_ingestion_requests_total", status="200") == 3
     assert change(before, waiting, "omni_ingestion_requests_total", status="400") == 1
     # Four new customers: all four wait for the worker (this app's is off), the oldest 90 s.
     assert waiting[("omni_events_pending", ())] == 4
@@ -102,6 +106,8 @@ async def test_a_set_aside_event_shows_until_it_is_retried(
 async def test_ready_once_migrated_and_alive_always(app_client: httpx.AsyncClient) -> None:
     assert (await app_client.get("/readyz")).json() == {"status": "ready"}
     assert (await app_client.get("/healthz")).json() == {"status": "ok"}
+    for path in ("/healthz", "/readyz"):  # some load balancers probe with HEAD
+        assert (await app_client.head(path)).status_code == 200
 
 
 async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
@@ -134,6 +140,75 @@ async def test_with_the_database_away_metrics_say_so_and_it_is_not_ready() -> No
         scraped = await scrape(client)
         assert scraped[("omni_database_up", ())] == 0
         assert ("omni_events_pending", ()) not in scraped
+
+
+async def test_a_database_that_never_answers_is_a_quick_503_not_a_hang() -> None:
+    """A server that takes the connection and then says nothing (a hung proxy, say): every
+    route that needs the database answers 503 within OMNI_DATABASE_CONNECT_TIMEOUT_SECONDS."""
+    taken: list[asyncio.StreamWriter] = []
+
+    async def say_nothing(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        taken.append(writer)
+
+    hole = await asyncio.start_server(say_nothing, "127.0.0.1", 0)
+    port = hole.sockets[0].getsockname()[1]
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/none"
+    settings = Settings(
+        database_url=url, embedded_worker=False, database_connect_timeout_seconds=0.3
+    )
+    try:
+        async for client in _client(settings):
+            track = await client.post("/v1/track", json={}, auth=("wk_any", ""))
+            assert track.status_code == 503, track.text
+            assert track.headers["retry-after"] == "1"
+            assert (await client.get("/readyz")).status_code == 503
+            assert (await scrape(client))[("omni_database_up", ())] == 0
+            lookup = await client.get("/v1/profiles/x", headers={"Authorization": "Bearer t"})
+            assert lookup.status_code == 503, lookup.text
+    finally:
+        hole.close()
+        for writer in taken:
+            writer.close()
+
+
+def newer_release_db(template: Path, directory: Path) -> str:
+    """A database as a newer release left it: a migration this one does not know (a roll-back)."""
+    path = directory / "omni.db"
+    shutil.copyfile(template, path)
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0099'")
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def test_a_database_of_a_newer_release_is_not_ready(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    db = newer_release_db(sqlite_template, tmp_path)
+    async for client in _client(Settings(database_url=db, embedded_worker=False)):
+        answer = await client.get("/readyz")
+        assert answer.status_code == 503
+        assert "another release" in answer.json()["detail"]
+
+
+def test_on_a_database_of_a_newer_release_the_cli_says_so(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    db = newer_release_db(sqlite_template, tmp_path)
+    for command in (["worker"], ["migrate"]):
+        done = subprocess.run([OMNI, *command], env=env_for(db), capture_output=True, text=True)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "migrated by another release" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_ports_out_of_range_are_refused() -> None:
+    for args, extra in ((["serve", "--port", "70000"], {}), (["serve"], {"OMNI_PORT": "70000"}),
+                        (["worker", "--metrics-port", "70000"], {})):  # fmt: skip
+        done = subprocess.run(
+            [OMNI, *args], env=env_for("sqlite+aiosqlite:///unused.db", **extra),
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "65535" in done.stdout + done.stderr and "Traceback" not in done.stderr
 
 
 def _poll(url: str, name: str, want: float, **labels: str) -> None:

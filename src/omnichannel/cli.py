@@ -19,6 +19,8 @@ from typing import TypeVar
 
 import typer
 import uvicorn
+from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -123,7 +125,7 @@ def migrate() -> None:
 @app.command()
 def serve(
     host: str = typer.Option(None, help="default: OMNI_HOST or 127.0.0.1"),
-    port: int = typer.Option(None, help="default: OMNI_PORT or 8000"),
+    port: int = typer.Option(None, min=1, max=65535, help="default: OMNI_PORT or 8000"),
     workers: int = typer.Option(1, help="HTTP processes (PostgreSQL; keep 1 on SQLite)"),
     migrate_first: bool = typer.Option(True, "--migrate/--no-migrate", help="migrate on start"),
 ) -> None:
@@ -156,7 +158,7 @@ def demo(
     serve_after: bool = typer.Option(
         True, "--serve/--no-serve", help="serve the API after loading (--no-serve: load and exit)"
     ),
-    port: int = typer.Option(None, help="default: OMNI_PORT or 8000"),
+    port: int = typer.Option(None, min=1, max=65535, help="default: OMNI_PORT or 8000"),
     keys_file: Path = typer.Option(
         None, help="where the demo keeps its keys; default: omni-demo.json beside the SQLite file"
     ),
@@ -190,7 +192,10 @@ def demo(
 @app.command()
 def worker(
     metrics_port: int = typer.Option(
-        None, help="serve this worker's Prometheus counters at http://HOST:PORT/metrics"
+        None,
+        min=1,
+        max=65535,
+        help="serve this worker's Prometheus counters at http://HOST:PORT/metrics",
     ),
 ) -> None:
     """Process accepted events and background jobs until stopped (run as many as you like)."""
@@ -361,15 +366,25 @@ def main() -> None:
         name = f"OMNI_{field.group(1).upper()}" if field else "an OMNI_ setting"
         console.print(f"[red]error[/]: setting {name} is not valid JSON")
         raise SystemExit(2) from None
-    except (DBAPIError, ArgumentError, ConnectionError, socket.gaierror) as exc:
+    except (DBAPIError, ArgumentError, ConnectionError, TimeoutError, socket.gaierror) as exc:
         console.print(f"[red]error[/]: {escape(database_trouble(exc))}")
+        raise SystemExit(1) from None
+    except (CommandError, ResolutionError) as exc:  # Alembic's: a revision it does not know
+        console.print(f"[red]error[/]: {escape(unknown_schema(exc))}")
         raise SystemExit(1) from None
 
 
 def database_trouble(exc: Exception) -> str:
     """What went wrong with the database, in a line, and what to do about it."""
-    url = _shown(Settings().database_url)  # the settings parsed: this is a database error
-    cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    settings = Settings()  # they parsed: this is a database error
+    url = _shown(settings.database_url)
+    if isinstance(exc, TimeoutError):
+        return (
+            f"The database at {url} did not answer within "
+            f"{settings.database_connect_timeout_seconds:g} s (OMNI_DATABASE_CONNECT_TIMEOUT_"
+            "SECONDS): check that its server runs and that nothing between holds the connection."
+        )
+    cause = (str(getattr(exc, "orig", None) or exc).strip() or type(exc).__name__).splitlines()[0]
     if isinstance(exc, ArgumentError):
         return (
             f"OMNI_DATABASE_URL ({url}) is not a database Omnichannel can use ({cause}); use "
@@ -380,6 +395,14 @@ def database_trouble(exc: Exception) -> str:
     return (
         f"Cannot use the database at {url}: {cause}. Check OMNI_DATABASE_URL, that the database "
         "exists and its server runs, then `omni migrate`."
+    )
+
+
+def unknown_schema(exc: Exception) -> str:
+    """A database migrated by another release, which this one does not know (a roll-back)."""
+    return (
+        f"The database at {_shown(Settings().database_url)} was migrated by another release of "
+        f"Omnichannel ({exc}): run that release, or migrate the database down with it first."
     )
 
 

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OMNI_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./omni.db"
+    # How long connecting to PostgreSQL may take before the call is a 503 (asyncpg's own default
+    # is 60 s, past any load balancer's and Prometheus's patience with a server that hangs).
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     # FULL fsyncs every commit, so an acknowledged event survives a power cut as well as a crash.
     # NORMAL (WAL) survives any process crash and is several times faster; see README.
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
@@ -71,7 +74,7 @@ class Settings(BaseSettings):
     # WAL of up to ~40 MB, reset at every checkpoint.
     sqlite_wal_autocheckpoint: int = Field(default=10_000, ge=100)
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     # Before writing a group of accepted calls in one transaction, wait this long for more: a
     # transaction has a fixed cost, so under load more calls share it; idle, a call waits this.
     ingest_linger_seconds: float = 0.0

@@ -171,8 +171,10 @@ def install_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(DBAPIError, on_database)
-    # A server that refuses the connection surfaces from asyncpg as a plain ConnectionError.
+    # A server that refuses the connection surfaces from asyncpg as a plain ConnectionError,
+    # one that never answers as a TimeoutError (OMNI_DATABASE_CONNECT_TIMEOUT_SECONDS).
     app.add_exception_handler(ConnectionError, on_database)
+    app.add_exception_handler(TimeoutError, on_database)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)

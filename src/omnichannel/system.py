@@ -9,6 +9,7 @@ customer data; keep the port off the public internet, as the README says.
 
 from __future__ import annotations
 
+from alembic.script.revision import ResolutionError
 from fastapi import APIRouter, Depends
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.exc import DBAPIError
@@ -24,19 +25,29 @@ from omnichannel.platform import Platform, get_platform
 router = APIRouter(tags=["system"])
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "not ready: the problem says why"}})
+@router.api_route(
+    "/readyz",
+    methods=["GET", "HEAD"],  # some load balancers' probes send HEAD
+    responses={503: {"description": "not ready: the problem says why"}},
+)
 async def readyz(platform: Platform = Depends(get_platform)) -> dict[str, str]:
     """Readiness: the database answers and its schema is current."""
     db = platform.rt.db
     if not await db.answers():
         raise Unavailable("The database does not answer; calls cannot be stored here now.")
-    if pending := await pending_migrations(platform.settings, db.writer):
+    try:  # on the reader: on SQLite, a writer's connection would queue behind a long write
+        pending = await pending_migrations(platform.settings, db.reader)
+    except ResolutionError as exc:
+        raise Unavailable(
+            f"The database was migrated by another release ({exc}); run that release."
+        ) from exc
+    if pending:
         raise Unavailable(f"The database lacks {len(pending)} migration(s): run `omni migrate`.")
     return {"status": "ready"}
 
@@ -47,7 +58,7 @@ async def metrics(platform: Platform = Depends(get_platform)) -> Response:
     try:
         async with platform.rt.db.read() as session:
             backlog = await events_repo.backlog(session)
-    except (DBAPIError, OSError):  # the counters still tell what happened until then
+    except (DBAPIError, OSError, TimeoutError):  # the counters still tell what happened
         families: list[Metric] = [database_up(False)]
     else:
         families = [database_up(True), *backlog_families(backlog, platform.rt.clock.now())]

@@ -54,7 +54,7 @@ from omnichannel.errors import (
     problem_response,
 )
 from omnichannel.events.health import record_rejection
-from omnichannel.events.metrics import INGESTED, REQUESTS
+from omnichannel.events.metrics import REQUESTS
 from omnichannel.events.schemas import MESSAGE_TYPES, NUL_ERROR, nul_field
 from omnichannel.events.service import batch_sent_at
 from omnichannel.events.sources import SourceInfo
@@ -120,7 +120,7 @@ class IngestionEdge:
         except Problem as problem:
             return problem_response(problem)
         # The same answer FastAPI's handlers give (errors.install_handlers).
-        except (DBAPIError, ConnectionError) as exc:
+        except (DBAPIError, ConnectionError, TimeoutError) as exc:
             return problem_response(database_problem(exc))
 
 
@@ -200,7 +200,6 @@ async def _ingest_one(request: Request, platform: Platform, *, type_: str) -> Re
         )
     if await platform.ingestor.store(accepted):
         platform.work_waiting.set()
-    INGESTED.labels(source.id).inc()
     return _json({"success": True, "messageId": accepted[0].message_id})
 
 
@@ -251,7 +250,6 @@ async def _ingest_batch(request: Request, platform: Platform) -> Response:
             raise InvalidRequest("No event in the batch is acceptable.", errors=errors)
     if await platform.ingestor.store(accepted):
         platform.work_waiting.set()
-    INGESTED.labels(source.id).inc(len(accepted))
     return _json(
         {
             "success": not rejected,

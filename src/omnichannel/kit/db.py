@@ -69,7 +69,12 @@ class Database:
             _sqlite_setup(self.reader, settings, immediate=False)
         else:
             self.writer = create_async_engine(
-                self.url, pool_size=10, max_overflow=10, pool_pre_ping=True, **common
+                self.url,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                connect_args={"timeout": settings.database_connect_timeout_seconds},
+                **common,
             )
             self.reader = self.writer
         self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
