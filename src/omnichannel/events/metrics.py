@@ -23,7 +23,7 @@ REQUESTS = Counter(
 )
 INGESTED = Counter(
     "omni_ingested_events",
-    "Events stored in the log (retries of one already there included), by source id.",
+    "Events stored in the log, by source id (a retry of one already there is not).",
     ["source"],
 )
 REFUSED = Counter(

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     TypeAdapter,
     ValidationError,
     model_validator,
@@ -62,15 +63,20 @@ def _empty_is_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-IdText = Annotated[str, BeforeValidator(_id_text), Field(min_length=1, max_length=255)]
+# The length is the string's own constraint (checked after ``_id_text``), so its error reads
+# "String should have at least 1 character".
+IdText = Annotated[str, StringConstraints(min_length=1, max_length=255), BeforeValidator(_id_text)]
 OptionalId = Annotated[IdText | None, BeforeValidator(_empty_is_none)]
+MessageId = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), BeforeValidator(_id_text)
+]
 Object = dict[str, Any]
 
 
 class _Message(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    messageId: IdText | None = Field(default=None, max_length=100)
+    messageId: MessageId | None = None
     userId: OptionalId = None
     anonymousId: OptionalId = None
     timestamp: UTCTime | None = None

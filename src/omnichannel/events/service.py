@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omnichannel.errors import field_error
 from omnichannel.events import repository as repo
 from omnichannel.events.domain import EventsResolved, ResolvedEvent
-from omnichannel.events.metrics import PROCESSED
+from omnichannel.events.metrics import INGESTED, PROCESSED
 from omnichannel.events.models import NAME_LENGTH, PENDING, RESOLVED, SOURCE_KINDS
 from omnichannel.events.schemas import (
     NUL_ERROR,
@@ -73,6 +73,8 @@ class NewEvent:
     alias_of: list[Identifier]
     # Set by ``store``: resolved in the ingestion transaction, nothing left for the worker.
     resolved: bool = False
+    # Set by ``store``: a new row of the log (not a retry of a message already there).
+    stored: bool = False
 
     @property
     def message_id(self) -> str:
@@ -190,9 +192,10 @@ class Ingestor:
         if not accepted:
             return 0
         await self._log.submit(accepted)
-        waiting = sum(not new.resolved for new in accepted)
-        PROCESSED.labels("resolved").inc(len(accepted) - waiting)  # a known customer's, at once
-        return waiting
+        INGESTED.labels(accepted[0].row["source_id"]).inc(sum(new.stored for new in accepted))
+        # A known customer's events, resolved at once.
+        PROCESSED.labels("resolved").inc(sum(new.stored and new.resolved for new in accepted))
+        return sum(not new.resolved for new in accepted)
 
     def _failed(self, accepted: list[NewEvent]) -> None:
         """A transaction appending these events rolled back; they may be written again."""
@@ -217,6 +220,9 @@ class Ingestor:
         for n, profile_id in known.items():
             accepted[n].row.update(profile_id=profile_id, status=RESOLVED)
         ids = await repo.insert_events(session, [new.row for new in accepted])
+        added = dict(ids)  # a message sent twice in one flush is one row, stored once
+        for new in accepted:
+            new.stored = added.pop((new.row["source_id"], new.row["message_id"]), None) is not None
         fanout = []
         for n, profile_id in known.items():
             row = accepted[n].row
