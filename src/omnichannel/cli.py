@@ -305,9 +305,9 @@ def events_status() -> None:
         async with platform.rt.db.read() as session:
             backlog = await backlog_of(session)
         waiting = ""
-        if backlog.oldest_pending_received_at is not None:
-            age = platform.rt.clock.now() - backlog.oldest_pending_received_at
-            waiting = f" (the oldest waiting {max(age.total_seconds(), 0):,.0f} s)"
+        if backlog.pending:
+            age = backlog.oldest_wait_seconds(platform.rt.clock.now())
+            waiting = f" (the oldest waiting {age:,.0f} s)"
         console.print(f"pending: {backlog.pending:,}{waiting}")
         console.print(f"set aside: {backlog.set_aside:,}")
         if backlog.set_aside:

@@ -40,8 +40,6 @@ PROCESSED = Counter(
 
 
 def backlog_families(backlog: Backlog, now: datetime) -> list[Metric]:
-    oldest = backlog.oldest_pending_received_at
-    age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
     return [
         GaugeMetricFamily(
             "omni_events_pending",
@@ -51,7 +49,7 @@ def backlog_families(backlog: Backlog, now: datetime) -> list[Metric]:
         GaugeMetricFamily(
             "omni_events_oldest_pending_seconds",
             "How long the oldest pending event has waited (0 with none pending).",
-            value=age,
+            value=backlog.oldest_wait_seconds(now),
         ),
         GaugeMetricFamily(
             "omni_events_set_aside",

@@ -136,6 +136,11 @@ class Backlog:
     oldest_pending_received_at: datetime | None
     set_aside: int
 
+    def oldest_wait_seconds(self, now: datetime) -> float:
+        """How long the oldest pending event has waited (0 with none pending)."""
+        oldest = self.oldest_pending_received_at
+        return max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+
 
 async def backlog(session: AsyncSession) -> Backlog:
     """What waits for the worker and what it set aside, in one statement (both counts read
