@@ -137,6 +137,38 @@ async def test_last_seen_moves_by_its_precision(platform: Platform, clock: Froze
     assert await last_seen_after(precision, "later") == START + precision * 3 / 2
 
 
+async def test_a_late_event_moves_first_seen_back_with_its_source(platform: Platform) -> None:
+    """A phone's offline queue delivers events days old: an identifier's first_seen (and the
+    source it was first seen from) goes back to them, whether the event is resolved as it is
+    stored (a known customer's) or by the worker (it brings a new identifier); last_seen stays."""
+    web = await web_source(platform)
+    app = await platform.sources.authenticate(await make_source(platform, "app", "App"))
+    await known_customer(platform, web)
+
+    async def rows() -> dict[str, tuple[Any, Any, Any]]:
+        async with platform.rt.db.read() as session:
+            found = await session.execute(
+                select(Identity.key, Identity.first_seen, Identity.last_seen, Identity.source_id)
+            )
+            return {key: (first, last, source) for key, first, last, source in found}
+
+    def ago(days: int) -> str:
+        return (START - timedelta(days=days)).isoformat()
+
+    left = await send(platform, app, {"type": "track", "messageId": "late", "userId": "ann",
+                                      "event": "Opened", "timestamp": ago(3)})  # fmt: skip
+    assert left == 0  # resolved as it was stored
+    assert (await rows())["user_id:ann"] == (START - timedelta(days=3), START, app.id)
+    phone = {"phone": "+380671234567"}
+    await send(platform, app, {"type": "identify", "messageId": "later", "userId": "ann",
+                               "timestamp": ago(5), "traits": phone})  # fmt: skip
+    await drain(platform)
+    now = await rows()
+    assert now["user_id:ann"] == (START - timedelta(days=5), START, app.id)
+    assert now["phone:+380671234567"][:2] == (START - timedelta(days=5),) * 2
+    assert now["email:a@x.ua"] == (START, START, web.id)  # seen by neither
+
+
 async def test_an_erasure_waits_for_transactions_resolving_events(platform: Platform) -> None:
     # PostgreSQL: the erasure lock; SQLite: the one writer. Either way nothing is resolved to a
     # profile while it is being erased.

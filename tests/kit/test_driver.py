@@ -13,6 +13,7 @@ from omnichannel.events import repository as events_repo
 from omnichannel.events.models import PENDING, Event
 from omnichannel.identity import repository as identity_repo
 from omnichannel.identity.models import Identity, Profile
+from omnichannel.identity.repository import Sighting
 from omnichannel.kit.bulk import BulkInsert
 from omnichannel.kit.orm import table_of
 from omnichannel.platform import Platform
@@ -87,16 +88,28 @@ async def test_last_seen_moves_forward_only_and_reads_back_exact(platform: Platf
         )
     async with platform.rt.db.write() as session:
         [owner] = await identity_repo.identities_by_key(session, ["email:a@b.co", "email:x@y.z"])
-        assert owner == ("email:a@b.co", "p1", WHOLE, 0)  # the version only when asked for
+        assert owner == ("email:a@b.co", "p1", WHOLE, WHOLE, 0)  # the version only when asked
         [owner] = await identity_repo.identities_by_key(session, ["email:a@b.co"], versions=True)
-        assert owner == ("email:a@b.co", "p1", WHOLE, 1)
-        an_hour_later = WHOLE + timedelta(hours=1)
-        await identity_repo.touch_identities(session, [("email:a@b.co", an_hour_later)])
-        # Older than what is stored now: last_seen never moves back.
-        await identity_repo.touch_identities(session, [("email:a@b.co", WHOLE + timedelta(0, 1))])
+        assert owner == ("email:a@b.co", "p1", WHOLE, WHOLE, 1)
+        an_hour_later, a_day_before = WHOLE + timedelta(hours=1), WHOLE - timedelta(days=1)
+        await identity_repo.touch_identities(
+            session, [Sighting("email:a@b.co", an_hour_later, WHOLE, None)]
+        )
+        # Older than what is stored now: last_seen never moves back, nor first_seen forward.
+        await identity_repo.touch_identities(
+            session, [Sighting("email:a@b.co", WHOLE + timedelta(0, 1), WHOLE + timedelta(1), "s")]
+        )
+        # An earlier event: first_seen moves back, with its source; last_seen stays.
+        await identity_repo.touch_identities(
+            session, [Sighting("email:a@b.co", a_day_before, a_day_before, "app")]
+        )
     async with platform.rt.db.read() as session:
-        seen = (await session.execute(select(Identity.last_seen))).scalar_one()
-    assert seen == WHOLE + timedelta(hours=1)
+        stored = (
+            await session.execute(
+                select(Identity.first_seen, Identity.last_seen, Identity.source_id)
+            )
+        ).one()
+    assert tuple(stored) == (a_day_before, an_hour_later, "app")
 
 
 async def test_a_write_on_the_driver_rolls_back_with_its_session(platform: Platform) -> None:

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.identity import repository as repo
 from omnichannel.identity.models import OWNER_CHANGES_KEPT
-from omnichannel.identity.repository import Owner
+from omnichannel.identity.repository import Owner, Sighting
 
 
 class OwnerCache:
@@ -71,12 +71,15 @@ class OwnerCache:
     def __len__(self) -> int:
         return len(self._owners)
 
-    def seen(self, moved: Sequence[tuple[str, datetime]]) -> None:
-        """Last-seen times the caller wrote, so that the next event compares with them."""
-        for key, at in moved:
-            owner = self._owners.get(key)
+    def seen(self, moved: Sequence[Sighting]) -> None:
+        """Times the caller wrote (``record_seen``), so that the next event compares with them."""
+        for sighting in moved:
+            owner = self._owners.get(sighting.key)
             if owner is not None:
-                self._owners[key] = owner._replace(last_seen=at)
+                self._owners[sighting.key] = owner._replace(
+                    last_seen=max(owner.last_seen, sighting.newest),
+                    first_seen=min(owner.first_seen, sighting.earliest),
+                )
 
     def forget(self) -> None:
         """Drop everything: after a failed transaction, whose last-seen times did not land."""

@@ -33,18 +33,29 @@ _ANY_SUPPRESSED = select(Suppression.key_hash).limit(1)
 
 
 class Owner(NamedTuple):
-    """Who holds an identifier, when it was last seen, and the holder's version (if asked)."""
+    """Who holds an identifier, when it was first and last seen, and the holder's version (if
+    asked)."""
 
     key: str
     profile_id: str
     last_seen: datetime
+    first_seen: datetime
     version: int = 0  # 0 unless asked for (``versions=True``)
 
 
-_BY_KEY = "SELECT key, profile_id, last_seen FROM identities WHERE key {}"
+class Sighting(NamedTuple):
+    """An identifier's newest and earliest event in a transaction, and the earliest's source."""
+
+    key: str
+    newest: datetime
+    earliest: datetime
+    source_id: str | None
+
+
+_BY_KEY = "SELECT key, profile_id, last_seen, first_seen FROM identities WHERE key {}"
 # The holder's version from the same statement, so from the same snapshot as the holder.
 _BY_KEY_VERSIONED = (
-    "SELECT i.key, i.profile_id, i.last_seen, p.version FROM identities AS i "
+    "SELECT i.key, i.profile_id, i.last_seen, i.first_seen, p.version FROM identities AS i "
     "JOIN profiles AS p ON p.id = i.profile_id WHERE i.key {}"
 )
 
@@ -62,8 +73,8 @@ async def identities_by_key(
     else:
         found = await driver.fetch(sql.format("= ANY($1::varchar[])"), [list(keys)])
     return [
-        Owner(key, profile_id, driver.read_time(seen), *rest)
-        for key, profile_id, seen, *rest in found
+        Owner(key, profile_id, driver.read_time(last), driver.read_time(first), *rest)
+        for key, profile_id, last, first, *rest in found
     ]
 
 
@@ -133,16 +144,26 @@ async def insert_identities(session: AsyncSession, rows: list[dict[str, Any]]) -
     await _INSERT_IDENTITIES.run(session, rows)
 
 
-_TOUCH_SQLITE = "UPDATE identities SET last_seen = ?1 WHERE key = ?2 AND last_seen < ?1"
+# Both times in one statement, so that a transaction takes each row's lock once and in the
+# caller's order. SET expressions read the row as it was, so the source is compared with the
+# first_seen being replaced.
+_TOUCH_SQLITE = (
+    "UPDATE identities SET last_seen = max(last_seen, ?1), first_seen = min(first_seen, ?2), "
+    "source_id = CASE WHEN ?2 < first_seen THEN coalesce(?3, source_id) ELSE source_id END "
+    "WHERE key = ?4 AND (last_seen < ?1 OR first_seen > ?2)"
+)
 _TOUCH_PG = (
-    "UPDATE identities AS i SET last_seen = x.t "
-    "FROM unnest($1::varchar[], $2::timestamptz[]) AS x(k, t) "
-    "WHERE i.key = x.k AND i.last_seen < x.t"
+    "UPDATE identities AS i SET last_seen = greatest(i.last_seen, x.l), "
+    "first_seen = least(i.first_seen, x.f), source_id = CASE WHEN x.f < i.first_seen "
+    "THEN coalesce(x.s, i.source_id) ELSE i.source_id END "
+    "FROM unnest($1::varchar[], $2::timestamptz[], $3::timestamptz[], $4::varchar[]) "
+    "AS x(k, l, f, s) WHERE i.key = x.k AND (i.last_seen < x.l OR i.first_seen > x.f)"
 )
 
 
-async def touch_identities(session: AsyncSession, seen: Sequence[tuple[str, datetime]]) -> None:
-    """Move each identifier's last_seen forward to the time given (kit.driver: on the driver).
+async def touch_identities(session: AsyncSession, seen: Sequence[Sighting]) -> None:
+    """Move each identifier's last_seen forward and first_seen back (with the source of that
+    first event) to the times given (kit.driver: on the driver).
 
     The caller sorts by key, so concurrent transactions take the row locks in one order and
     never deadlock: an executemany on SQLite, and on PostgreSQL one statement (kit.bulk says
@@ -150,10 +171,11 @@ async def touch_identities(session: AsyncSession, seen: Sequence[tuple[str, date
     if seen:
         driver = await DriverConnection.of(session, writes=True)
         if driver.sqlite:
-            await driver.execute_many(_TOUCH_SQLITE, [(driver.time(at), key) for key, at in seen])
+            rows = [(driver.time(s.newest), driver.time(s.earliest), s.source_id, s.key)
+                    for s in seen]  # fmt: skip
+            await driver.execute_many(_TOUCH_SQLITE, rows)
         else:
-            keys, times = zip(*seen, strict=True)
-            await driver.fetch(_TOUCH_PG, [list(keys), list(times)])
+            await driver.fetch(_TOUCH_PG, [list(column) for column in zip(*seen, strict=True)])
 
 
 async def move_identities(

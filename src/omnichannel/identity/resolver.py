@@ -51,8 +51,10 @@ class Outcome:
     merges: list[MergeRecord] = field(default_factory=list)
     merged_into: dict[str, str] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
-    seen: dict[str, datetime] = field(default_factory=dict)
-    first_seen: dict[str, tuple[datetime, str | None]] = field(default_factory=dict)
+    seen: dict[str, datetime] = field(default_factory=dict)  # each key's newest event
+    # Each key's earliest event, and its source: a new identifier's first_seen, or an older one
+    # moved back by a late event.
+    earliest: dict[str, tuple[datetime, str | None]] = field(default_factory=dict)
 
     def canonical(self, profile: str) -> str:
         while profile in self.merged_into:
@@ -83,7 +85,7 @@ class Resolver:
         if len(owners) == 1 and None not in owners:
             # Fast path, most events: every identifier is known and they share one profile.
             for key in candidates:
-                self._saw(key, at)
+                saw(self.outcome.seen, self.outcome.earliest, key, at, source_id)
             return owners.pop()  # type: ignore[return-value]
         ranked = sorted(candidates.values(), key=self.rules.rank)
         while len(ranked) > 1 and not self._fits(ranked):
@@ -129,15 +131,9 @@ class Resolver:
             if ident.key not in self.graph.owner:
                 self.graph.add(ident, survivor)
                 self.outcome.new_identities[ident.key] = ident
-                self.outcome.first_seen[ident.key] = (at, source_id)
                 self.outcome.touched.add(survivor)
-            self._saw(ident.key, at)
+            saw(self.outcome.seen, self.outcome.earliest, ident.key, at, source_id)
         return survivor
-
-    def _saw(self, key: str, at: datetime) -> None:
-        previous = self.outcome.seen.get(key)
-        if previous is None or at > previous:
-            self.outcome.seen[key] = at
 
     def _merge(self, survivor: str, loser: str, trigger: str, event_id: int | None) -> None:
         moved = self.graph.members.pop(loser, {})
@@ -146,3 +142,17 @@ class Resolver:
         self.outcome.merges.append(MergeRecord(survivor, loser, trigger, sorted(moved), event_id))
         self.outcome.merged_into[loser] = survivor
         self.outcome.touched.update((survivor, loser))
+
+
+def saw(
+    seen: dict[str, datetime],
+    earliest: dict[str, tuple[datetime, str | None]],
+    key: str,
+    at: datetime,
+    source_id: str | None,
+) -> None:
+    """Note an event of an identifier at ``at``: the newest, and the earliest with its source."""
+    if key not in seen or at > seen[key]:
+        seen[key] = at
+    if key not in earliest or at < earliest[key][0]:
+        earliest[key] = (at, source_id)

@@ -35,7 +35,8 @@ from omnichannel.identity.cache import OwnerCache
 from omnichannel.identity.domain import ProfilesMerged, ProfileSplit
 from omnichannel.identity.models import Identity, Merge, Profile
 from omnichannel.identity.models import Merge as MergeRow
-from omnichannel.identity.resolver import Graph, Resolver
+from omnichannel.identity.repository import Owner, Sighting
+from omnichannel.identity.resolver import Graph, Resolver, saw
 from omnichannel.identity.rules import Identifier, MergeRules
 from omnichannel.kit.ids import new_id
 from omnichannel.kit.runtime import Runtime
@@ -63,10 +64,12 @@ class Item:
 
 @dataclass
 class Sightings:
-    """When each identifier was seen in this transaction, and what its row says now."""
+    """When each identifier was seen in this transaction (newest; earliest, with its source),
+    and what its row says now (identifiers the graph lacked have none)."""
 
     seen: dict[str, datetime]
-    last_seen: dict[str, datetime]
+    earliest: dict[str, tuple[datetime, str | None]]
+    rows: dict[str, Owner]
 
 
 @dataclass
@@ -83,7 +86,7 @@ async def resolve_batch(
     await rt.db.lock(session, RESOLUTION_LOCK, shared=True)
     keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)}
     blocked = await repo.suppressed(session, list(keys))
-    graph, last_seen, read_versions = await _load(
+    graph, rows, read_versions = await _load(
         session, items, blocked, versions=rt.db.concurrent_writers
     )
     resolver = Resolver(rules, graph, new_id)
@@ -118,7 +121,7 @@ async def resolve_batch(
         if not await repo.bump_versions(session, expected):
             raise StaleGraph("a profile changed under this batch")
     await _write(rt, session, resolver, graph)
-    return results, Sightings(outcome.seen, last_seen), blocked
+    return results, Sightings(outcome.seen, outcome.earliest, rows), blocked
 
 
 async def resolve_known(
@@ -137,7 +140,7 @@ async def resolve_known(
     found = await cache.owners(session, keys, rt.clock.now())
     owner = {row.key: row.profile_id for row in found}
     resolved: dict[int, str] = {}
-    seen: dict[str, datetime] = {}
+    sightings = Sightings({}, {}, {row.key: row for row in found})
     for item in items:
         if item.alias_of or (item.writes_profile and rt.db.concurrent_writers):
             continue
@@ -147,14 +150,13 @@ async def resolve_known(
             continue
         resolved[item.event_id] = profile_id
         for i in item.identifiers:
-            if i.key not in seen or item.at > seen[i.key]:
-                seen[i.key] = item.at
-    return resolved, Sightings(seen, {row.key: row.last_seen for row in found})
+            saw(sightings.seen, sightings.earliest, i.key, item.at, item.source_id)
+    return resolved, sightings
 
 
 async def _load(
     session: AsyncSession, items: Sequence[Item], blocked: set[str], *, versions: bool
-) -> tuple[Graph, dict[str, datetime], dict[str, int]]:
+) -> tuple[Graph, dict[str, Owner], dict[str, int]]:
     """The slice of the graph the batch needs.
 
     Every identifier's owner is loaded. A profile's full membership (what the limits are checked
@@ -175,8 +177,7 @@ async def _load(
     graph = Graph(owner=owner)
     for row in await repo.identities_of_profiles(session, sorted(at_risk)):
         graph.add(Identifier(row.type, row.value), row.profile_id)
-    last_seen = {row.key: row.last_seen for row in found}
-    return graph, last_seen, {row.profile_id: row.version for row in found}
+    return graph, {row.key: row for row in found}, {row.profile_id: row.version for row in found}
 
 
 async def _write(
@@ -211,7 +212,7 @@ async def _write(
         await rt.bus.publish(rt, session, merged)
     new_rows = []
     for key, ident in outcome.new_identities.items():
-        first, source_id = outcome.first_seen[key]
+        first, source_id = outcome.earliest[key]
         new_rows.append(
             {
                 "key": key,
@@ -226,18 +227,21 @@ async def _write(
     await repo.insert_identities(session, new_rows)
 
 
-async def record_seen(
-    rt: Runtime, session: AsyncSession, sightings: Sightings
-) -> list[tuple[str, datetime]]:
-    """Move identifiers' last_seen to their newest event, where it is newer by the precision;
-    returns what it moved. Call it last before the commit (see the module's docstring)."""
+async def record_seen(rt: Runtime, session: AsyncSession, sightings: Sightings) -> list[Sighting]:
+    """Move identifiers' last_seen to their newest event, and first_seen back to their earliest
+    (an event that arrives late, from a phone's offline queue), each where it moves by the
+    precision at least; returns what it wrote. Call it last before the commit (see the module's
+    docstring). Events come a few seconds out of order all the time (clients' clocks, batches):
+    written every time, first_seen cost 20 µs an event on PostgreSQL (bench/README.md)."""
     precision = timedelta(seconds=rt.settings.last_seen_precision_seconds)
-    last_seen = sightings.last_seen
-    moved = [
-        (key, at)
-        for key, at in sorted(sightings.seen.items())
-        if key in last_seen and at - last_seen[key] >= precision
-    ]
+    moved = []
+    for key, newest in sorted(sightings.seen.items()):
+        row = sightings.rows.get(key)
+        earliest, source_id = sightings.earliest[key]
+        if row is not None and (
+            newest - row.last_seen >= precision or row.first_seen - earliest >= precision
+        ):
+            moved.append(Sighting(key, newest, earliest, source_id))
     await repo.touch_identities(session, moved)
     return moved
 
