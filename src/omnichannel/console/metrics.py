@@ -18,7 +18,7 @@ from sqlalchemy import case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.events.models import RESOLVED
-from omnichannel.events.repository import events
+from omnichannel.events.repository import customers_own, events
 from omnichannel.identity.models import Identity
 
 CACHE_SECONDS = 60.0
@@ -41,10 +41,18 @@ def _day(value: Any) -> str:
 async def figures(session: AsyncSession, now: datetime, days: int = 30) -> Figures:
     start = (now - timedelta(days=days - 1)).date()
     since = datetime.combine(start, datetime.min.time(), tzinfo=now.tzinfo)
+    # Up to the end of today: an event may be dated up to a day ahead (a fast device clock).
+    until = since + timedelta(days=days)
     labels = [(start + timedelta(days=n)).isoformat() for n in range(days)]
     index = {label: n for n, label in enumerate(labels)}
     result = Figures(labels, new=[0] * days, returning=[0] * days, identities=[0] * days)
-    in_period = (events.c.status == RESOLVED, events.c.timestamp >= since)
+    # The customer's own events: a consent an agent set is not their activity.
+    in_period = (
+        events.c.status == RESOLVED,
+        events.c.timestamp >= since,
+        events.c.timestamp < until,
+        customers_own,
+    )
     day = func.date(events.c.timestamp)
 
     query = (
@@ -62,7 +70,11 @@ async def figures(session: AsyncSession, now: datetime, days: int = 30) -> Figur
     active = select(day.label("day"), events.c.profile_id).where(*in_period).distinct().subquery()
     first = (
         select(events.c.profile_id, func.date(func.min(events.c.timestamp)).label("first"))
-        .where(events.c.status == RESOLVED, events.c.profile_id.in_(select(active.c.profile_id)))
+        .where(
+            events.c.status == RESOLVED,
+            customers_own,
+            events.c.profile_id.in_(select(active.c.profile_id)),
+        )
         .group_by(events.c.profile_id)
         .subquery()
     )
@@ -77,7 +89,11 @@ async def figures(session: AsyncSession, now: datetime, days: int = 30) -> Figur
         result.returning[index[_day(at)]] = int(total) - int(new)
 
     seen = func.date(Identity.first_seen)
-    query = select(seen, func.count()).where(Identity.first_seen >= since).group_by(seen)
+    query = (
+        select(seen, func.count())
+        .where(Identity.first_seen >= since, Identity.first_seen < until)
+        .group_by(seen)
+    )
     for at, n in await session.execute(query):
         result.identities[index[_day(at)]] = n
     return result

@@ -161,7 +161,7 @@ async def backlog(session: AsyncSession) -> Backlog:
 
 # Events the customer made, not changes made to their profile through the API itself (the
 # system source's): in the same statement, so a profile read pays no extra round trip.
-_customers_own = events.c.source_id.is_distinct_from(
+customers_own = events.c.source_id.is_distinct_from(
     select(Source.id).where(Source.name == SYSTEM_SOURCE).scalar_subquery()
 )
 
@@ -175,7 +175,7 @@ async def stats(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
             func.min(events.c.timestamp).label("first"),
             func.max(events.c.timestamp).label("last"),
         )
-        .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED, _customers_own)
+        .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED, customers_own)
         .group_by(events.c.channel, events.c.type)
     )
     return list((await session.execute(query)).all())
@@ -184,7 +184,7 @@ async def stats(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:
 async def latest(session: AsyncSession, profile_ids: Sequence[str]) -> Any | None:
     query = (
         select(events.c.channel, events.c.timestamp)
-        .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED, _customers_own)
+        .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED, customers_own)
         .order_by(events.c.timestamp.desc(), events.c.id.desc())
         .limit(1)
     )
