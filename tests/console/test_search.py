@@ -11,7 +11,7 @@ import pytest
 
 from omnichannel.identity import service as identity
 from omnichannel.profiles import search, service
-from omnichannel.profiles.search import query_term, terms_of
+from omnichannel.profiles.search import query_terms, terms_of
 from tests.helpers import app_platform, basic, count_rows, drain, make_source
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -53,8 +53,10 @@ def test_terms_are_normalised_as_identifiers_are(app_client: httpx.AsyncClient) 
         "ann.k@example.com",
         "380671234567",
     }
-    assert query_term("  Ann   KOV ") == "ann kov"
-    assert query_term("+38 (067) 123") == "38067123"
+    assert query_terms("  Ann   KOV ", rules) == ["ann kov"]
+    assert query_terms("+38 (067) 123", rules) == ["38067123"]
+    # As people at home write it (OMNI_DEFAULT_REGION UA: trunk prefix 0, country code 380).
+    assert query_terms("(067) 814", rules) == ["067814", "38067814"]
 
 
 async def test_found_by_any_identifier_and_by_name_email_or_phone(
@@ -66,6 +68,7 @@ async def test_found_by_any_identifier_and_by_name_email_or_phone(
         ("ANN.K@example.COM", "email"),
         ("+380 67 123 4567", "phone"),
         ("0671234567", "phone"),
+        ("067 123", "name/e-mail/phone"),
         ("u1", "user_id"),
         ("290000000042", "loyalty_card"),
         ("ann", "name/e-mail/phone"),

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,10 +78,20 @@ def terms_of(traits: Any, rules: MergeRules) -> set[str]:
     return {t[:TERM_LENGTH] for t in found}
 
 
-def query_term(text: str) -> str:
-    """The prefix to look for: lower-cased words, or only the digits of something phone-like."""
+def query_terms(text: str, rules: MergeRules) -> list[str]:
+    """The prefixes to look for: lower-cased words, or only the digits of something phone-like.
+    Phones are kept as E.164 digits; the start of one written as people at home write it
+    (``067 814``: the region's trunk prefix, no country code) is looked for that way too."""
     text = " ".join(text.split()).lower()
-    return re.sub(r"\D", "", text) if PHONE_LIKE.match(text) else text
+    if not PHONE_LIKE.match(text):
+        return [text]
+    digits = re.sub(r"\D", "", text)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(rules.region)
+    trunk = metadata.national_prefix if metadata is not None else None
+    if text.startswith("+") or not trunk or not digits.startswith(trunk) or digits == trunk:
+        return [digits]
+    country = phonenumbers.country_code_for_region(rules.region)
+    return [digits, f"{country}{digits.removeprefix(trunk)}"]
 
 
 # --- keeping the index ------------------------------------------------------------------------
@@ -177,9 +188,9 @@ async def search(
     if not text:
         return []
     candidates = await _exact(session, rules, text)
-    term = query_term(text)
-    if term:
-        candidates += await _prefix(session, term, limit)
+    for term in query_terms(text, rules):
+        if term:
+            candidates += await _prefix(session, term, limit)
     hits: dict[str, Hit] = {}
     for profile_id, matched in candidates:
         live = await identity.canonical_id(session, profile_id)
