@@ -153,6 +153,23 @@ async def test_admin_creates_a_source_and_sees_its_key_once(
     assert "Web shop" in listing.text and 'data-write-key="wk_' not in listing.text
 
 
+async def test_errors_are_pages_for_people_in_the_console(app_client: httpx.AsyncClient) -> None:
+    """A form the framework refuses, a page that does not exist, a timeline filter too long:
+    the console's HTML error page with the status, never the API's problem+json."""
+    await make_user(app_platform(app_client), "ann", "admin")
+    token = await signed_in_token(app_client, "ann")
+    answers = [
+        await app_client.post("/console/sources", data={"kind": "web", "csrf_token": token}),
+        await app_client.get("/console/no-such-page"),
+        await app_client.get("/console/customers/x/timeline", params={"channel": "c" * 300}),
+    ]
+    for answer in answers:
+        assert 400 <= answer.status_code < 500, answer.text
+        assert answer.headers["content-type"].startswith("text/html"), answer.text
+    api = await app_client.get("/v1/no-such-route")
+    assert api.headers["content-type"] == "application/problem+json"
+
+
 async def _merged_profile(client: httpx.AsyncClient) -> str:
     """A visitor who signed in: their anonymous profile merged into the known one."""
     key = await make_source(app_platform(client), "web", "Web")

@@ -6,8 +6,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from omnichannel.console import demo_shop
@@ -17,7 +21,7 @@ from omnichannel.console.ratelimit import LoginLimiter
 from omnichannel.console.responses import HOME, is_htmx
 from omnichannel.console.security import LoginRequired, NotAllowed, Viewer, viewer
 from omnichannel.console.templating import STATIC, render
-from omnichannel.errors import Problem
+from omnichannel.errors import PROBLEM_MEDIA_TYPE, Problem
 
 router = APIRouter(prefix=HOME, include_in_schema=False)
 for page in (login, customers, sources, dashboard):
@@ -41,6 +45,19 @@ def _error(request: Request, status: int, message: str) -> Response:
     return render(request, "error.html", {"status": status, "message": message}, status)
 
 
+def _for_people(api_handler: Any) -> Any:
+    """The API's handler, whose problem+json becomes the console's error page on its paths."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        answer: Response = await api_handler(request, exc)
+        if not request.url.path.startswith(HOME) or answer.media_type != PROBLEM_MEDIA_TYPE:
+            return answer
+        problem = orjson.loads(answer.body)
+        return _error(request, problem["status"], problem["detail"])
+
+    return handle
+
+
 def install(app: FastAPI) -> None:
     """Add the console to ``app``: routes, static assets, per-process state, error pages."""
     app.include_router(router)
@@ -48,16 +65,14 @@ def install(app: FastAPI) -> None:
     app.mount(f"{HOME}/static", StaticFiles(directory=STATIC), name="console-static")
     app.state.console_limiter = LoginLimiter()
     app.state.console_figures = FiguresCache()
-    api_problem: Any = app.exception_handlers[Problem]
-
-    async def on_problem(request: Request, exc: Exception) -> Response:
-        if not request.url.path.startswith(HOME) or not isinstance(exc, Problem):
-            return await api_problem(request, exc)  # type: ignore[no-any-return]
-        return _error(request, exc.status, exc.detail)
+    # Every error the API answers as problem+json (refusals, bad input, the database away, a
+    # bug) is an HTML page with the same status and words for a person in the console.
+    for kind in (Problem, RequestValidationError, StarletteHTTPException, DBAPIError,
+                 ConnectionError, TimeoutError, Exception):  # fmt: skip
+        app.add_exception_handler(kind, _for_people(app.exception_handlers[kind]))
 
     async def on_not_allowed(request: Request, exc: Exception) -> Response:
         return _error(request, 403, exc.message if isinstance(exc, NotAllowed) else "Forbidden")
 
-    app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(NotAllowed, on_not_allowed)
     app.add_exception_handler(LoginRequired, _to_login)
