@@ -170,6 +170,17 @@ async def test_errors_are_pages_for_people_in_the_console(app_client: httpx.Asyn
     assert api.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize("name", ["Web\x00shop", "Web\nshop"])
+async def test_a_source_name_must_be_printable(app_client: httpx.AsyncClient, name: str) -> None:
+    await make_user(app_platform(app_client), "ann", "admin")
+    token = await signed_in_token(app_client, "ann")
+    answer = await app_client.post(
+        "/console/sources", data={"kind": "web", "name": name, "csrf_token": token}
+    )
+    assert answer.status_code == 400, answer.text
+    assert "printable" in answer.text
+
+
 async def _merged_profile(client: httpx.AsyncClient) -> str:
     """A visitor who signed in: their anonymous profile merged into the known one."""
     key = await make_source(app_platform(client), "web", "Web")

@@ -82,6 +82,7 @@ async def test_found_by_any_identifier_and_by_name_email_or_phone(
     assert [h.name for h in await find(app_client, "b")] == ["Bo"]
     assert await find(app_client, "zed") == []
     assert await find(app_client, "   ") == []
+    assert await find(app_client, "a\x00b") == []  # PostgreSQL takes no NUL, even to compare
 
 
 async def test_a_profile_id_finds_the_live_profile(app_client: httpx.AsyncClient) -> None:

@@ -40,6 +40,11 @@ async def create_source(
         raise InvalidRequest(
             "A source needs a name of 1-100 characters.", errors=[field_error("name", "length")]
         )
+    if not name.isprintable():  # a NUL or a line break would garble every list it is shown in
+        raise InvalidRequest(
+            "A source's name must be printable text (no control characters).",
+            errors=[field_error("name", "control characters")],
+        )
     write_key = new_secret("wk")
     source = Source(
         id=new_id(),

@@ -184,7 +184,7 @@ async def search(
     session: AsyncSession, rules: MergeRules, text: str, *, limit: int = 20
 ) -> list[Hit]:
     """Live profiles matching ``text``: exact identifier matches first, then prefix matches."""
-    text = text.strip()
+    text = text.replace("\x00", "").strip()  # no identifier holds a NUL (PostgreSQL takes none)
     if not text:
         return []
     candidates = await _exact(session, rules, text)
