@@ -67,5 +67,5 @@ async def test_admin_exports_and_erases_a_customer(app_client: httpx.AsyncClient
     assert erase.status_code == 200 and "Erasure queued" in erase.text
     await drain(app_client)
     gone = await app_client.get(f"/console/customers/{profile_id}")
-    assert gone.status_code == 404 and "No profile" in gone.text
+    assert gone.status_code == 404 and "never here, or erased" in gone.text
     assert "No customer matches" in (await app_client.get("/console/customers?q=ann")).text

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from omnichannel.console.responses import is_htmx, redirect
 from omnichannel.console.security import Viewer, csrf, role, viewer
 from omnichannel.console.templating import render
+from omnichannel.errors import NotFound
 from omnichannel.events.models import SOURCE_KINDS, Source
 from omnichannel.events.schemas import MESSAGE_TYPES
 from omnichannel.events.sources import list_sources
@@ -65,7 +66,12 @@ async def profile(
     platform: Platform = Depends(get_platform),
 ) -> Response:
     async with platform.rt.db.read() as session:
-        data = await service.view(session, profile_id)
+        try:
+            data = await service.view(session, profile_id)
+        except NotFound as exc:  # the API's words point at its lookup route
+            raise NotFound(
+                f"No customer {profile_id}: never here, or erased. Search on the Customers page."
+            ) from exc
         items, cursor = await service.timeline(
             session, data["id"], limit=PAGE, cursor=None, channels=[], types=[], since=None,
             until=None,
