@@ -73,6 +73,21 @@ MessageId = Annotated[
 Object = dict[str, Any]
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """The moment in UTC (without a zone it is UTC already); ValueError if UTC cannot hold it
+    (``0001-01-01T00:00:00+01:00`` is in year 0)."""
+    if moment is None:
+        return None
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of the range of times") from exc
+
+
+# A time of an event or a filter: ISO 8601, read as UTC, refused (a 400) when out of range.
+UTCTime = Annotated[datetime, AfterValidator(as_utc)]
+
+
 class _Message(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -154,21 +169,6 @@ def _field_error(err: Any) -> dict[str, str]:
     if not loc:
         loc = ["previousId" if "alias" in message else "userId"]
     return field_error(".".join(loc), message)
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """The moment in UTC (without a zone it is UTC already); ValueError if UTC cannot hold it
-    (``0001-01-01T00:00:00+01:00`` is in year 0)."""
-    if moment is None:
-        return None
-    try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("is out of the range of times") from exc
-
-
-# A time of an event or a filter: ISO 8601, read as UTC, refused (a 400) when out of range.
-UTCTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 def event_time(message: Message, received_at: datetime, batch_sent_at: datetime | None) -> datetime:
