@@ -203,7 +203,7 @@ def worker(
     _logging(settings)
 
     async def work(platform: Platform) -> None:
-        if pending := await pending_migrations(settings, platform.rt.db.writer):
+        if pending := await pending_migrations(platform.rt.db.writer):
             where = _shown(settings.database_url)
             raise Unavailable(
                 f"The database at {where} lacks {len(pending)} migration(s): run "

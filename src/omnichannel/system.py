@@ -40,7 +40,7 @@ async def readyz(platform: Platform = Depends(get_platform)) -> dict[str, str]:
     if not await db.answers():
         raise Unavailable("The database does not answer; calls cannot be stored here now.")
     try:  # on the reader: on SQLite, a writer's connection would queue behind a long write
-        pending = await pending_migrations(platform.settings, db.reader)
+        pending = await pending_migrations(db.reader)
     except ResolutionError as exc:
         raise Unavailable(
             f"The database was migrated by another release ({exc}); run that release."

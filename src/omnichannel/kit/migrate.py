@@ -5,6 +5,7 @@ The migrations ship inside the package, so an installed ``omni`` can migrate wit
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -31,9 +32,18 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
 
 
-async def pending_migrations(settings: Settings, engine: AsyncEngine) -> list[str]:
+@functools.cache
+def _shipped() -> ScriptDirectory:
+    """The migrations in the package, read once (~9 ms of parsing files): they cannot change
+    under a running process, and ``/readyz`` asks on every load balancer's probe."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config)
+
+
+async def pending_migrations(engine: AsyncEngine) -> list[str]:
     """The revisions the database still lacks (empty: it is up to date)."""
-    script = ScriptDirectory.from_config(alembic_config(settings))
+    script = _shipped()
 
     def heads(connection: Connection) -> tuple[str, ...]:
         return tuple(MigrationContext.configure(connection).get_current_heads())
