@@ -65,3 +65,27 @@ async def test_a_caller_whose_rows_fail_fails_alone(platform: Platform) -> None:
     assert isinstance(outcomes[2], ValueError)
     assert sorted(written) == [0, 1, 2]
     assert failed == [[1, 13, 2], [13]]  # the shared transaction, then 13's own
+
+
+async def test_a_lone_caller_that_fails_is_told_so_and_not_written_behind_its_back(
+    platform: Platform,
+) -> None:
+    """A lone caller's failed transaction was tried once more after it had heard of the failure:
+    a transient failure then committed rows it was told had failed, and the answer's clash
+    killed the flush, so a caller queued behind it waited for ever."""
+    attempts: list[list[int]] = []
+
+    async def write(session: object, items: list[int]) -> None:
+        attempts.append(items)
+        if len(attempts) == 1:
+            await asyncio.sleep(0.02)  # the second caller queues behind the failing flush
+            raise ConnectionError("the database went away")
+
+    log: GroupCommit[int] = GroupCommit(platform.rt.db, write)  # type: ignore[arg-type]
+    first = asyncio.create_task(log.submit([1]))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(log.submit([2]))
+    with pytest.raises(ConnectionError):
+        await first
+    await asyncio.wait_for(second, 5)
+    assert attempts == [[1], [2]]

@@ -63,10 +63,11 @@ class GroupCommit(Generic[T]):
             items, done = self._queue.pop(0)
             group.append((items, done))
             size += len(items)
-        if await self._commit(group, last_try=len(group) == 1):
-            return
-        for caller in group:
-            await self._commit([caller], last_try=True)
+        if len(group) == 1:  # a lone caller's failure is its answer: never written again
+            await self._commit(group, last_try=True)
+        elif not await self._commit(group, last_try=False):
+            for caller in group:
+                await self._commit([caller], last_try=True)
 
     async def _commit(
         self, group: list[tuple[list[T], asyncio.Future[None]]], last_try: bool
