@@ -10,7 +10,7 @@ import pytest
 
 from omnichannel.identity.service import lookup
 from tests.console.support import make_user, signed_in_token
-from tests.helpers import app_platform, basic, drain, make_source
+from tests.helpers import app_platform, basic, drain, make_source, make_token
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -61,6 +61,11 @@ async def test_admin_exports_and_erases_a_customer(app_client: httpx.AsyncClient
     assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
     data = export.json()
     assert data["id"] == profile_id and len(data["events"]) == 4
+    api = await app_client.get(
+        f"/v1/profiles/{profile_id}/export",
+        headers=await make_token(app_platform(app_client)),
+    )
+    assert data == api.json()  # the very document the API answers, times written alike
     erase = await app_client.post(
         f"/console/customers/{profile_id}/erase", data={"csrf_token": token}
     )
