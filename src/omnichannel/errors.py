@@ -100,6 +100,15 @@ def field_error(field: str, message: str) -> dict[str, str]:
     return {"field": field, "message": message}
 
 
+def refuse_unknown(field: str, given: list[str], known: tuple[str, ...] | list[str]) -> None:
+    """Refuse a filter naming a value outside ``known``: a typo would quietly match nothing."""
+    if unknown := sorted(set(given).difference(known)):
+        raise InvalidRequest(
+            f"Unknown {field} {', '.join(unknown)}; one of {', '.join(known)}.",
+            errors=[field_error(field, f"one of {', '.join(known)}")],
+        )
+
+
 def problem_response(problem: Problem) -> Response:
     headers = None
     if isinstance(problem, Unauthorized):

@@ -49,6 +49,10 @@ async def test_timeline_pages_by_cursor_and_filters(app_client: httpx.AsyncClien
     assert identify.text.count('<tr class="event"') == 1
     none = await app_client.get(url, params={"channel": "sms"})
     assert "No events match these filters" in none.text
+    for field, typo in (("channel", "posx"), ("type", "Track"), ("period", "7days")):
+        refused = await app_client.get(url, params={field: typo})  # a hand-edited link
+        assert refused.status_code == 400 and f"Unknown {field} {typo}" in refused.text
+        assert "text/html" in refused.headers["content-type"]
     long = await app_client.get("/console/customers", params={"q": "x" * 500})
     assert long.status_code == 200 and 'maxlength="200"' in long.text  # a page, not raw JSON
 

@@ -9,9 +9,11 @@ import httpx
 import orjson
 import pytest
 
+from omnichannel.console.pages.customers import SEARCH_HITS
 from omnichannel.identity import service as identity
 from omnichannel.profiles import search, service
 from omnichannel.profiles.search import query_terms, terms_of
+from tests.console.support import make_user, signed_in_token
 from tests.helpers import app_platform, basic, count_rows, drain, make_source
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -124,3 +126,22 @@ async def test_an_erased_profile_is_not_found(app_client: httpx.AsyncClient) -> 
     async with platform.rt.db.write() as session:
         await search.forget(session, [ann.profile_id])
     assert await count_rows(platform, "profile_search") == 0
+
+
+async def test_the_page_says_when_there_are_more_matches_than_it_shows(
+    app_client: httpx.AsyncClient,
+) -> None:
+    key = await make_source(app_platform(app_client))
+    namesakes = [
+        {"type": "identify", "userId": f"ann{n}", "traits": {"name": f"Ann {n:02}"}}
+        for n in range(SEARCH_HITS + 1)
+    ]
+    body = orjson.dumps({"batch": namesakes})
+    assert (await app_client.post("/v1/batch", auth=basic(key), content=body)).status_code == 200
+    await drain(app_client)
+    await make_user(app_platform(app_client), "bo", "agent")
+    await signed_in_token(app_client, "bo")
+    page = (await app_client.get("/console/customers", params={"q": "ann"})).text
+    assert page.count("/console/customers/") == SEARCH_HITS and "there are more" in page
+    page = (await app_client.get("/console/customers", params={"q": "ann 1"})).text
+    assert page.count("/console/customers/") == 10 and "there are more" not in page

@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnichannel.errors import InvalidRequest, NotFound, field_error
+from omnichannel.errors import InvalidRequest, NotFound, field_error, refuse_unknown
 from omnichannel.events import history
 from omnichannel.events.domain import EventsResolved, ResolvedEvent
-from omnichannel.events.models import RESOLVED
+from omnichannel.events.models import RESOLVED, SOURCE_KINDS
 from omnichannel.events.repository import insert_events
+from omnichannel.events.schemas import MESSAGE_TYPES
 from omnichannel.events.sources import system_source
 from omnichannel.identity import service as identity
 from omnichannel.identity.rules import MergeRules
@@ -65,6 +66,10 @@ async def timeline(
     since: datetime | None,
     until: datetime | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the person's events, newest first; a filter naming no known channel or event
+    type is refused (a typo would otherwise show an empty timeline)."""
+    refuse_unknown("channel", channels, SOURCE_KINDS)
+    refuse_unknown("type", types, MESSAGE_TYPES)
     root = await live_id(session, profile_id)
     members = await identity.subtree(session, root)
     return await history.timeline(

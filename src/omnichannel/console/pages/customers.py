@@ -17,7 +17,7 @@ from starlette.responses import Response
 from omnichannel.console.responses import is_htmx, redirect
 from omnichannel.console.security import Viewer, csrf, role, viewer
 from omnichannel.console.templating import render
-from omnichannel.errors import NotFound
+from omnichannel.errors import NotFound, refuse_unknown
 from omnichannel.events.models import SOURCE_KINDS, Source
 from omnichannel.events.schemas import MESSAGE_TYPES
 from omnichannel.events.sources import list_sources
@@ -29,6 +29,7 @@ from omnichannel.profiles.search import search
 router = APIRouter()
 PAGE = 25
 SEARCH_LENGTH = 200
+SEARCH_HITS = 20
 PERIODS = {"24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 PERIODS |= {"90d": timedelta(days=90), "365d": timedelta(days=365)}
 # How FastAPI encodes an answer of type Any, so the export's times read as the API's (``Z``),
@@ -45,11 +46,11 @@ async def customers(
 ) -> Response:
     q = q[:SEARCH_LENGTH]  # as the box allows (maxlength); a longer link searches its start
     async with platform.rt.db.read() as session:
-        hits = await search(session, platform.rules, q)
+        hits = await search(session, platform.rules, q, limit=SEARCH_HITS + 1)
     name = "customers/_results.html" if is_htmx(request) else "customers/search.html"
-    return render(
-        request, name, {"viewer": who, "q": q, "hits": hits, "search_length": SEARCH_LENGTH}
-    )
+    context = {"viewer": who, "q": q, "hits": hits[:SEARCH_HITS], "search_length": SEARCH_LENGTH}
+    context["more"] = len(hits) > SEARCH_HITS  # one more asked for, to know there are more
+    return render(request, name, context)
 
 
 def _channels(identities: list[Any], sources: dict[str, Source]) -> dict[str, list[Any]]:
@@ -110,7 +111,8 @@ async def timeline(
 ) -> Response:
     """Rows of the timeline (an HTMX fragment): filtered, and paged by cursor."""
     since: datetime | None = None
-    if period in PERIODS:
+    if period:
+        refuse_unknown("period", [period], list(PERIODS))
         since = platform.rt.clock.now() - PERIODS[period]
     async with platform.rt.db.read() as session:
         items, next_cursor = await service.timeline(
