@@ -201,8 +201,9 @@ class Ingestor:
         """A transaction appending these events rolled back; they may be written again."""
         # Its last-seen times, which the cache was told of, did not land.
         self._owners.forget()
-        for new in accepted:  # resolved in the transaction that did not commit
+        for new in accepted:  # resolved and stored in the transaction that did not commit
             new.row.update(profile_id=None, status=PENDING)
+            new.resolved = new.stored = False
 
     async def _append(self, session: AsyncSession, accepted: list[NewEvent]) -> None:
         items = [
