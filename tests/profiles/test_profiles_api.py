@@ -12,10 +12,18 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from omnichannel.events.models import Event
+from omnichannel.events.models import SYSTEM_SOURCE, Event
 from omnichannel.kit.clock import FrozenClock
 from omnichannel.profiles.search_models import SearchTerm
-from tests.helpers import START, app_platform, basic, drain, make_token, table_counts
+from tests.helpers import (
+    START,
+    app_platform,
+    basic,
+    drain,
+    make_source,
+    make_token,
+    table_counts,
+)
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -391,6 +399,31 @@ async def test_consents_put_is_applied_and_recorded_in_the_timeline(
         )
         assert vague.status_code == 400, vague.text
         assert vague.json()["errors"][0]["field"] == "consents[0].granted"
+
+
+async def test_a_source_named_as_the_apis_own_is_a_touchpoint_like_any_other(
+    app_client: httpx.AsyncClient,
+) -> None:
+    """The API's own changes have a source marked as such. A source someone names as it, before
+    the first change or after, is a touchpoint: found by name, its events counted as the API's
+    changes, and a second one made every profile read a 503 on PostgreSQL."""
+    platform = app_platform(app_client)
+    agent = await make_token(platform, "agent")
+    body = {"consents": [{"channel": "email", "purpose": "marketing", "granted": False}]}
+    sources = []
+    for event in ("Paid", "Paid again"):
+        sources.append(await make_source(platform, "pos", SYSTEM_SOURCE))
+        await send(app_client, sources[-1], {"type": "track", "userId": "u1", "event": event})
+        profile = await lookup(app_client, agent, "user_id", "u1")
+        url = f"/v1/profiles/{profile['id']}/consents"
+        assert (await app_client.put(url, json=body, headers=agent)).status_code == 200
+    profile = await lookup(app_client, agent, "user_id", "u1")
+    assert (profile["computed"]["events_total"], profile["computed"]["channels"]) == (2, ["pos"])
+    timeline = await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=agent)
+    items = timeline.json()["items"]
+    assert [item["channel"] for item in items] == ["server", "pos", "server", "pos"]
+    async with platform.rt.db.read() as session:  # both POS sources, and the API's own
+        assert len(set((await session.execute(select(Event.source_id))).scalars())) == 3
 
 
 async def test_export_holds_everything_and_erase_forgets_for_good(

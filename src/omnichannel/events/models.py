@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from omnichannel.kit.orm import Base, BigId, JSONType, UTCDateTime
@@ -28,7 +37,8 @@ SOURCE_KINDS = (
     "server",
 )
 
-# The source of changes made through the API itself (consents set by an agent, …).
+# The name of the source of changes made through the API itself (consents set by an agent, …).
+# Shown, never looked up: the source is the one row marked ``is_system``.
 SYSTEM_SOURCE = "Omnichannel API"
 
 NAME_LENGTH = 200
@@ -41,6 +51,16 @@ PENDING, RESOLVED, DISCARDED, FAILED = 0, 1, 2, 3
 
 class Source(Base):
     __tablename__ = "sources"
+    __table_args__ = (
+        # One system source at most, even when two first consent updates race to make it.
+        Index(
+            "ux_sources_system",
+            "is_system",
+            unique=True,
+            sqlite_where=text("is_system"),
+            postgresql_where=text("is_system"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -50,6 +70,8 @@ class Source(Base):
     write_key_hint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The source of the API's own changes (``events.sources.system_source``), not a touchpoint.
+    is_system: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Event(Base):

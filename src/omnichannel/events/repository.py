@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnichannel.events.models import FAILED, PENDING, RESOLVED, SYSTEM_SOURCE, Event, Source
+from omnichannel.events.models import FAILED, PENDING, RESOLVED, Event, Source
 from omnichannel.kit.bulk import BulkInsert
 from omnichannel.kit.driver import DriverConnection
 from omnichannel.kit.orm import table_of
@@ -162,7 +162,7 @@ async def backlog(session: AsyncSession) -> Backlog:
 # Events the customer made, not changes made to their profile through the API itself (the
 # system source's): in the same statement, so a profile read pays no extra round trip.
 customers_own = events.c.source_id.is_distinct_from(
-    select(Source.id).where(Source.name == SYSTEM_SOURCE).scalar_subquery()
+    select(Source.id).where(Source.is_system).scalar_subquery()
 )
 
 
@@ -290,5 +290,5 @@ async def list_sources(session: AsyncSession) -> list[Source]:
     return list((await session.execute(select(Source).order_by(Source.created_at))).scalars())
 
 
-async def source_by_name(session: AsyncSession, name: str) -> Source | None:
-    return (await session.execute(select(Source).where(Source.name == name))).scalar_one_or_none()
+async def system_source(session: AsyncSession) -> Source | None:
+    return (await session.execute(select(Source).where(Source.is_system))).scalar_one_or_none()

@@ -8,13 +8,16 @@ call.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.errors import InvalidRequest, Unauthorized, field_error
 from omnichannel.events import repository as repo
 from omnichannel.events.models import SOURCE_KINDS, SYSTEM_SOURCE, Source
 from omnichannel.kit.ids import digest, new_id, new_secret
+from omnichannel.kit.orm import table_of
 from omnichannel.kit.runtime import Runtime
 from omnichannel.kit.ttl_cache import TTLCache
 
@@ -45,18 +48,28 @@ async def create_source(
             "A source's name must be printable text (no control characters).",
             errors=[field_error("name", "control characters")],
         )
-    write_key = new_secret("wk")
-    source = Source(
-        id=new_id(),
-        name=name,
-        kind=kind,
-        write_key_hash=digest(write_key),
-        write_key_hint=write_key[:7],
-        created_at=rt.clock.now(),
-    )
+    values, write_key = _new_source(rt, kind, name)
+    source = Source(**values)
     session.add(source)
     await session.flush()
     return source, write_key
+
+
+def _new_source(
+    rt: Runtime, kind: str, name: str, *, is_system: bool = False
+) -> tuple[dict[str, Any], str]:
+    """A source's row and its write key."""
+    write_key = new_secret("wk")
+    values = {
+        "id": new_id(),
+        "name": name,
+        "kind": kind,
+        "write_key_hash": digest(write_key),
+        "write_key_hint": write_key[:7],
+        "created_at": rt.clock.now(),
+        "is_system": is_system,
+    }
+    return values, write_key
 
 
 async def list_sources(session: AsyncSession) -> list[Source]:
@@ -64,12 +77,22 @@ async def list_sources(session: AsyncSession) -> list[Source]:
 
 
 async def system_source(rt: Runtime, session: AsyncSession) -> Source:
-    """The source of changes made through the API itself (consent updates, …)."""
-    found = await repo.source_by_name(session, SYSTEM_SOURCE)
-    if found is not None:
-        return found
-    source, _ = await create_source(rt, session, "server", SYSTEM_SOURCE)
-    return source
+    """The source of changes made through the API itself (consent updates, …), made on first
+    use. It is the row marked ``is_system``, never a source found by its name: anyone may call
+    a source of theirs the same, and its events then counted as the API's."""
+    found = await repo.system_source(session)
+    if found is None:
+        values, _ = _new_source(rt, "server", SYSTEM_SOURCE, is_system=True)  # a key no one has
+        # A first update on another process may be making it too: the unique index keeps one.
+        statement = rt.db.insert(table_of(Source)).values(values)
+        await session.execute(
+            statement.on_conflict_do_nothing(
+                index_elements=["is_system"], index_where=text("is_system")
+            )
+        )
+        found = await repo.system_source(session)
+    assert found is not None  # made here, or by the update it raced with
+    return found
 
 
 class SourceCache:
