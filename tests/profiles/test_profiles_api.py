@@ -453,31 +453,37 @@ async def test_export_holds_everything_and_erase_forgets_for_good(
     gone = await app_client.get(f"/v1/profiles/{profile['id']}", headers=admin)
     assert gone.status_code == 404
     # The erased identifiers don't come back: a new event carrying only them is dropped,
-    # and one that also carries a new identifier keeps only the new one.
+    # and one that also carries a new identifier keeps only the new one. But the erased user
+    # id is the person's account: their app's next identify, with a new e-mail and device, is
+    # theirs and dropped whole, or it would start a profile with their name again.
     await send(
         app_client,
         web_key,
         {"type": "track", "userId": "u1", "event": "Came back"},
         {"type": "identify", "anonymousId": "fresh", "traits": {"email": "gone@x.co"}},
+        {
+            "type": "identify",
+            "userId": "u1",
+            "traits": {"email": "new@x.co", "name": "Gone"},
+            "context": {"device": {"id": "phone-9"}},
+        },
     )
-    missing = await app_client.get(
-        "/v1/profiles/lookup", params={"type": "user_id", "value": "u1"}, headers=admin
-    )
-    assert missing.status_code == 404
+    for type_, value in (("user_id", "u1"), ("email", "new@x.co"), ("device_id", "phone-9")):
+        missing = await app_client.get(
+            "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
+        )
+        assert missing.status_code == 404, (type_, missing.text)
     fresh = await lookup(app_client, admin, "anonymous_id", "fresh")
     assert [i["type"] for i in fresh["identities"]] == ["anonymous_id"]
     assert "email" not in fresh["traits"]  # not even as a trait, nor searchable
     counts = await table_counts(app_platform(app_client))
     assert counts["profiles"] == 2  # u2 and the fresh visitor
-    # Nor do they stay in the log: the event of u1 alone keeps only its message id.
+    # Nor do they stay in the log: the events of u1 keep only their message id.
     async with app_platform(app_client).rt.db.read() as session:
-        rows = (await session.execute(select(Event).order_by(Event.id.desc()).limit(2))).scalars()
-        came_back, identify = sorted(rows, key=lambda e: e.type, reverse=True)
-    assert (came_back.type, came_back.user_id, set(came_back.payload)) == (
-        "track",
-        None,
-        {"type", "messageId"},
-    )
+        rows = (await session.execute(select(Event).order_by(Event.id.desc()).limit(3))).scalars()
+        identified, identify, came_back = list(rows)
+    for own in (came_back, identified):
+        assert (own.user_id, set(own.payload)) == (None, {"type", "messageId"})
     assert identify.payload["traits"] == {} and identify.anonymous_id == "fresh"
     assert "gone@x.co" not in await search_terms(app_client)
     # An alias from the erased anonymous id: read as a user id instead, it would come back.

@@ -81,8 +81,9 @@ class Resolved:
 async def resolve_batch(
     rt: Runtime, session: AsyncSession, rules: MergeRules, items: Sequence[Item]
 ) -> tuple[dict[int, Resolved | None], Sightings, set[str]]:
-    """Resolve each item to a profile (None: every identifier it carried is suppressed); also
-    returns the keys of the batch's identifiers that are suppressed (erased), left out."""
+    """Resolve each item to a profile (None: its user id, or every identifier it carried, is
+    suppressed); also returns the keys of the batch's identifiers that are suppressed (erased),
+    left out."""
     await rt.db.lock(session, RESOLUTION_LOCK, shared=True)
     keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)}
     blocked = await repo.suppressed(session, list(keys))
@@ -96,7 +97,11 @@ async def resolve_batch(
         # An alias's previousId is one value read as two types; either suppressed, it is the
         # erased person's, and read as the other it would bring the value back.
         alias_of = [] if any(i.key in blocked for i in item.alias_of) else item.alias_of
-        if not idents and not alias_of:
+        # An erased user id is the erased person's account (no one else holds it): their event
+        # is dropped whole, as Segment's suppression drops it, or a new e-mail or device on it
+        # would start a profile with their name again.
+        account_erased = any(i.key in blocked and i.type == "user_id" for i in item.identifiers)
+        if account_erased or (not idents and not alias_of):
             assigned[item.event_id] = None
             continue
         assigned[item.event_id] = resolver.resolve(
