@@ -401,6 +401,32 @@ async def test_consents_put_is_applied_and_recorded_in_the_timeline(
         assert vague.json()["errors"][0]["field"] == "consents[0].granted"
 
 
+async def test_a_consent_put_is_the_last_word_over_an_event_dated_ahead(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    """A till sends its local time with no zone, read as UTC two hours ahead; an agent then
+    records the customer's withdrawal. It applies, and is not answered 200 and lost."""
+    platform = app_platform(app_client)
+    agent = await make_token(platform, "agent")
+    ahead = (platform.rt.clock.now() + timedelta(hours=2)).isoformat()
+    consents = {"email": True, "sms": True}
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "userId": "u1", "timestamp": ahead, "traits": {"consents": consents}},
+    )
+    profile = await lookup(app_client, agent, "user_id", "u1")
+    body = {"consents": [{"channel": "email", "purpose": "marketing", "granted": False}]}
+    response = await app_client.put(
+        f"/v1/profiles/{profile['id']}/consents", json=body, headers=agent
+    )
+    assert response.status_code == 200, response.text
+    assert {c["channel"]: c["granted"] for c in response.json()["consents"]} == {
+        "email": False,
+        "sms": True,
+    }
+
+
 async def test_a_source_named_as_the_apis_own_is_a_touchpoint_like_any_other(
     app_client: httpx.AsyncClient,
 ) -> None:

@@ -103,7 +103,15 @@ async def set_consents(
     given: dict[str, dict[str, bool]] = {}
     for consent in consents:
         given.setdefault(consent.channel, {})[consent.purpose] = consent.granted
-    now = rt.clock.now()
+    # An agent's change is the last word on each consent it sets, even over an event dated a
+    # little ahead (a till's clock, a time zone mixed up: up to a day is taken as sent). So it
+    # is dated no earlier than the consent it replaces, a tie its later event wins.
+    held = [
+        c.updated_at
+        for c in await repo.consents_of(session, root)
+        if c.purpose in given.get(c.channel, {})
+    ]
+    now = max([rt.clock.now(), *held])
     message_id = new_id()
     payload = {
         "type": "identify",
