@@ -227,8 +227,10 @@ async def test_split_by_api_undoes_the_merge_and_rebuilds_traits(
 async def test_a_split_gives_back_the_events_made_while_merged(
     app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
 ) -> None:
-    """A wrong link merges Bruno into Alice; Bruno goes on shopping on his device. Undone, his
-    order and his new traits are his again; the event that made the link stays with Alice."""
+    """A wrong link merges Bruno into Alice; Bruno goes on shopping on his device, and gives a
+    new e-mail there; an agent records his consent. Undone, his order, his new traits, the new
+    e-mail and the consent are his again; the event that made the link stays with Alice, and so
+    does the phone she gave meanwhile."""
     await send(
         app_client,
         web_key,
@@ -245,22 +247,34 @@ async def test_a_split_gives_back_the_events_made_while_merged(
         {"type": "identify", "anonymousId": "bdev9", "timestamp": at(3),
          "traits": {"name": "Bruno Brown", "city": "Lviv"}},
         {"type": "track", "anonymousId": "bdev9", "event": "Order Completed", "timestamp": at(4)},
+        {"type": "identify", "anonymousId": "bdev9", "timestamp": at(5),
+         "traits": {"email": "bruno.new@b.co"}, "context": {"device": {"id": "bphone"}}},
+        {"type": "identify", "userId": "ua", "timestamp": at(6),
+         "traits": {"phone": "+380501112233"}},
     )  # fmt: skip
+    consent = {"consents": [{"channel": "sms", "purpose": "marketing", "granted": False}]}
+    put = await app_client.put(f"/v1/profiles/{bruno['id']}/consents", json=consent, headers=admin)
+    assert put.status_code == 200, put.text
     split = await app_client.post(f"/v1/profiles/{bruno['id']}/split", headers=admin)
     assert split.status_code == 200, split.text
     alice = await lookup(app_client, admin, "user_id", "ua")
     bruno = await lookup(app_client, admin, "anonymous_id", "bdev9")
-    assert alice["traits"] == {"name": "Alice"}
-    assert bruno["traits"] == {"name": "Bruno Brown", "city": "Lviv", "email": "bruno@b.co"}
+    assert alice["traits"] == {"name": "Alice", "phone": "+380501112233"}
+    assert bruno["traits"] == {"name": "Bruno Brown", "city": "Lviv", "email": "bruno.new@b.co"}
+    for type_, value in (("email", "bruno.new@b.co"), ("device_id", "bphone")):
+        assert (await lookup(app_client, admin, type_, value))["id"] == bruno["id"]
+    assert (await lookup(app_client, admin, "phone", "+380501112233"))["id"] == alice["id"]
+    assert [(c["channel"], c["granted"]) for c in bruno["consents"]] == [("sms", False)]
+    assert alice["consents"] == []
 
     async def events_of(profile: dict[str, Any]) -> list[tuple[str, str | None]]:
         page = await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=admin)
-        return [(e["type"], e.get("event")) for e in page.json()["items"]]
+        return [(e["channel"], e.get("event")) for e in page.json()["items"]]
 
-    assert await events_of(bruno) == [("track", "Order Completed"), ("identify", None),
-                                      ("identify", None)]  # fmt: skip
-    assert await events_of(alice) == [("identify", None), ("identify", None)]
-    assert bruno["computed"]["event_counts"] == {"identify": 2, "track": 1}
+    assert await events_of(bruno) == [("web", None), ("web", "Order Completed"), ("web", None),
+                                      ("web", None), ("server", None)]  # fmt: skip
+    assert await events_of(alice) == [("web", None)] * 3
+    assert bruno["computed"]["event_counts"] == {"identify": 3, "track": 1}
     # Alice's GDPR export names none of Bruno's identifiers in the merge it keeps a trace of;
     # once Bruno is erased, neither does the event that made the link.
     export = (await app_client.get(f"/v1/profiles/{alice['id']}/export", headers=admin)).json()
@@ -268,7 +282,7 @@ async def test_a_split_gives_back_the_events_made_while_merged(
     erase = await app_client.delete(f"/v1/profiles/{bruno['id']}", headers=admin)
     await drain(app_client)
     job = (await app_client.get(f"/v1/jobs/{erase.json()['id']}", headers=admin)).json()
-    assert job["result"] == {"profiles": 1, "events": 3, "identifiers_suppressed": 2}
+    assert job["result"] == {"profiles": 1, "events": 5, "identifiers_suppressed": 4}
     export = (await app_client.get(f"/v1/profiles/{alice['id']}/export", headers=admin)).json()
     assert "bdev9" not in orjson.dumps(export).decode()  # a "v": in no id or time
     link = next(

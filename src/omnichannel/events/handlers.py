@@ -1,10 +1,15 @@
 """How the event log follows the identity graph: a split gives each side its own events back.
 
 While two profiles were one, every event of either went to the survivor. When the merge is
-undone (``ProfileSplit``), an event stored since then that carries only identifiers the split
-gave back to the other side is that side's own: it moves there, before traits, consents and
-search terms are rebuilt from each side's events (``wiring`` runs this handler first). An event
-carrying identifiers of both sides (the one that made the merge) stays with the survivor.
+undone (``ProfileSplit``), an event stored since then that carries only identifiers of the
+other side is that side's own: it moves there, before traits, consents and search terms are
+rebuilt from each side's events (``wiring`` runs this handler first). An event carrying
+identifiers of both sides (the one that made the merge) stays with the survivor.
+
+An identifier first seen while the two were one (the other person's new e-mail, given on their
+own device) was filed under the survivor; it is the other side's if every event carrying it
+is: it goes there with them. A change made through the API (a consent an agent set) carries no
+identifier: it goes with the profile it named, if that was the other side.
 """
 
 from __future__ import annotations
@@ -28,11 +33,37 @@ async def on_split(rt: Runtime, session: AsyncSession, event: ProfileSplit) -> N
         }
         for row in rows
     }
-    holders = await identity.holders(session, sorted(set().union(*carried.values())))
+    named = {row.id: row.payload.get("context", {}).get("profileId") for row in rows}
+    owners = await identity.owners(session, sorted(set().union(*carried.values())))
+    holders = {key: owner.profile_id for key, owner in owners.items()}
     other_side = set(await identity.subtree(session, event.loser))
-    theirs = [
-        event_id
-        for event_id, keys in carried.items()
-        if (held := {holders[key] for key in keys if key in holders}) and held <= other_side
-    ]
-    await repo.move_to_profile(session, theirs, event.loser)
+    merged_at = (
+        await repo.timestamp_of(session, event.merged_by_event)
+        if event.merged_by_event is not None
+        else None
+    )
+    newcomers = {
+        key
+        for key, owner in owners.items()
+        if merged_at is not None and owner.first_seen > merged_at
+        and owner.profile_id not in other_side
+    }  # fmt: skip
+
+    def theirs(event_id: int) -> bool:
+        keys = carried[event_id]
+        if not keys:
+            return named[event_id] in other_side
+        held = {holders[key] for key in keys if key in holders and key not in newcomers}
+        return bool(held) and held <= other_side
+
+    # A newcomer that came with any event staying is the survivor's after all, and the events
+    # carrying it stay too: repeated until nothing changes (each round only shrinks the set).
+    while (
+        staying := {
+            key for event_id, keys in carried.items() if not theirs(event_id) for key in keys
+        }
+        & newcomers
+    ):
+        newcomers -= staying
+    await identity.hand_over(rt, session, sorted(newcomers), holders, event.loser)
+    await repo.move_to_profile(session, [e for e in carried if theirs(e)], event.loser)

@@ -310,9 +310,20 @@ async def lookup(session: AsyncSession, rules: MergeRules, type_: str, value: st
     return await canonical_id(session, found) if found is not None else None
 
 
-async def holders(session: AsyncSession, keys: Sequence[str]) -> dict[str, str]:
-    """The profile each identifier key is filed under, for the keys the graph holds."""
-    return {owner.key: owner.profile_id for owner in await repo.identities_by_key(session, keys)}
+async def owners(session: AsyncSession, keys: Sequence[str]) -> dict[str, repo.Owner]:
+    """Who holds each identifier key the graph holds, and since when."""
+    return {owner.key: owner for owner in await repo.identities_by_key(session, keys)}
+
+
+async def hand_over(
+    rt: Runtime, session: AsyncSession, keys: Sequence[str], holders: dict[str, str], to: str
+) -> None:
+    """Move identifiers from their holders (``holders``: key → profile) to profile ``to``."""
+    by_holder: dict[str, list[str]] = {}
+    for key in keys:
+        by_holder.setdefault(holders[key], []).append(key)
+    for holder, held in sorted(by_holder.items()):
+        await repo.move_identities(session, sorted(held), holder, to, rt.clock.now())
 
 
 async def identities_of(session: AsyncSession, profile_id: str) -> list[Identity]:

@@ -117,7 +117,8 @@ async def set_consents(
         "type": "identify",
         "messageId": message_id,
         "traits": {"consents": given},
-        "context": {"actor": actor},
+        # The profile named, a merged one maybe: a split gives the change back to it.
+        "context": {"actor": actor, "profileId": profile_id},
     }
     row = {
         "source_id": source.id,
