@@ -43,6 +43,7 @@ DEFAULT_BLOCKED_VALUES = [
     r"^test@test\.com$",
     r"^00000000-0000-0000-0000-000000000000$",
 ]
+DEFAULT_LIMITS = {"user_id": 1}
 
 
 # URL schemes as people write them, and the driver each means here.
@@ -93,9 +94,11 @@ class Settings(BaseSettings):
     # The region a phone written without a country code is read in (ISO 3166 code, e.g. UA, GB).
     default_region: str = "UA"
     identity_priority: list[str] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))
-    identity_limits: dict[str, int] = Field(default_factory=lambda: {"user_id": 1})
+    # Laid over the defaults, not in their place: the user id's limit of 1 always holds.
+    identity_limits: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_LIMITS))
     identity_default_limit: int = Field(default=5, ge=1)
-    # Regular expressions, case-insensitive, each matched against an identifier's whole value.
+    # Regular expressions, case-insensitive, each matched against an identifier's whole value;
+    # added to the defaults, which always apply (a list without them would let "undefined" in).
     identity_blocked_values: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKED_VALUES))
     # An identifier's last_seen moves only for an event at least this much newer. A visit sends
     # dozens of events within minutes; refreshing on each would cost a write per event. 30 min is
@@ -151,10 +154,14 @@ class Settings(BaseSettings):
 
     @field_validator("identity_limits")
     @classmethod
-    def _positive_limits(cls, value: dict[str, int]) -> dict[str, int]:
+    def _limits(cls, value: dict[str, int]) -> dict[str, int]:
         if bad := sorted(t for t, n in value.items() if n < 1):
             raise ValueError(f"a profile may hold at least one identifier of a type: {bad}")
-        return value
+        if value.get("user_id", 1) != 1:
+            raise ValueError(
+                "user_id's limit is 1: two profiles with different user ids never merge"
+            )
+        return {**DEFAULT_LIMITS, **value}
 
     @field_validator("identity_blocked_values")
     @classmethod
@@ -164,7 +171,7 @@ class Settings(BaseSettings):
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"'{pattern}' is not a regular expression: {exc}") from exc
-        return value
+        return list(dict.fromkeys([*DEFAULT_BLOCKED_VALUES, *value]))
 
     @property
     def is_sqlite(self) -> bool:

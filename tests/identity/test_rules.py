@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from omnichannel.config import Settings
 from omnichannel.identity.rules import Identifier, MergeRules, alias_candidates, extract, without
@@ -45,10 +46,18 @@ def test_blocked_values_are_not_identifiers(blocked: str) -> None:
     assert RULES.normalise("anonymous_id", blocked) is None
 
 
-def test_blocked_values_are_configurable() -> None:
+def test_blocked_values_are_added_to_the_defaults() -> None:
     rules = MergeRules(Settings(identity_blocked_values=[r"^guest$"]))
     assert rules.normalise("user_id", "guest") is None
-    assert rules.normalise("user_id", "null") is not None
+    assert rules.normalise("user_id", "null") is None  # a list of one's own keeps the defaults
+    assert rules.normalise("user_id", "undefined") is None
+
+
+def test_limits_are_laid_over_the_defaults_and_a_user_id_stays_alone() -> None:
+    rules = MergeRules(Settings(identity_limits={"email": 1}))
+    assert (rules.limit("user_id"), rules.limit("email"), rules.limit("phone")) == (1, 1, 5)
+    with pytest.raises(ValidationError, match="never merge"):
+        Settings(identity_limits={"user_id": 2})
 
 
 def test_extract_takes_every_identifier_a_message_carries() -> None:

@@ -28,6 +28,7 @@ def test_blocked_values_are_patterns_for_the_whole_value() -> None:
     "wrong",
     [
         {"identity_limits": {"user_id": 0}},
+        {"identity_limits": {"user_id": 2}},  # two people's accounts would merge
         {"identity_default_limit": 0},
         {"sqlite_synchronous": "BOGUS"},  # SQLite would ignore it and keep its own level
         {"database_url": "mysql://x@y/z"},
