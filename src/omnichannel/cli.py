@@ -12,6 +12,7 @@ import re
 import secrets
 import signal
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -64,16 +65,35 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _run(work: Callable[[Platform], Awaitable[T]], settings: Settings | None = None) -> T:
+def _run(
+    work: Callable[[Platform], Awaitable[T]],
+    settings: Settings | None = None,
+    *,
+    migrated: bool = True,
+) -> T:
     """Run ``work`` with a platform; a refusal (bad kind, unknown id…) is one red line and exit
-    code 1, not a traceback."""
+    code 1, not a traceback. Unless ``migrated`` is False, the database must have every
+    migration of this release and none it does not know (``main`` tells a roll-back)."""
 
     async def main() -> T:
         platform = Platform(settings or Settings())
         try:
+            if migrated and (pending := await pending_migrations(platform.rt.db.writer)):
+                raise Unavailable(
+                    f"The database at {_shown(platform.settings.database_url)} lacks "
+                    f"{len(pending)} migration(s): run `omni migrate` (or start `omni serve`, "
+                    "which migrates), then this command again."
+                )
             return await work(platform)
         finally:
             await platform.close()
+            # aiosqlite stops the thread of a connection that failed to open (a path that
+            # cannot be opened) without waiting for it, and the thread then reports to this
+            # loop: closed by then, it printed a traceback after the one-line error. Every
+            # connection of this process is closed now, so their threads end at once.
+            for thread in threading.enumerate():
+                if thread.name.endswith("(_connection_worker_thread)"):
+                    await asyncio.to_thread(thread.join, 5)
 
     try:
         return asyncio.run(main())
@@ -109,17 +129,41 @@ def _when(at: datetime | None) -> str:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    level = settings.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":  # Alembic says which dialect it found each time it reads the schema
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+async def _pending(platform: Platform) -> list[str]:
+    return await pending_migrations(platform.rt.db.writer)
 
 
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (safe to run again)."""
     settings = Settings()
+    pending = _run(_pending, settings, migrated=False)
     upgrade(settings)
-    console.print(f"[green]database is up to date[/] ({settings.database_url})")
+    done = f"applied {len(pending)} migration(s): the" if pending else "the"
+    up_to_date = "is up to date" if pending else "was already up to date"
+    console.print(f"[green]{done} database {up_to_date}[/] ({_shown(settings.database_url)})")
+
+
+def _require_port(host: str, port: int) -> None:
+    """Refuse, in one line, a port another server holds, before anything is started or printed
+    (``omni demo`` would otherwise print a new console password for a server that never runs)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            console.print(
+                f"[red]error[/]: cannot serve on {host}:{port} ({exc.strerror}): another server "
+                "holds it? Stop it, or choose another port with --port (or OMNI_PORT)."
+            )
+            raise typer.Exit(1) from None
 
 
 @app.command()
@@ -131,18 +175,22 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs); with OMNI_EMBEDDED_WORKER=true also process events."""
     settings = Settings()
+    _require_port(host or settings.host, port or settings.port)
     if migrate_first:
         upgrade(settings)
+    else:  # not migrated here, but this release must be able to use it
+        _run(_pending, settings)
     _serve(settings, host, port, workers)
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, workers: int = 1) -> None:
+    host, port = host or settings.host, port or settings.port
     with shared_between_processes(workers):  # so /metrics sums every process's counters
         uvicorn.run(
             "omnichannel.app:create_app",
             factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
+            host=host,
+            port=port,
             workers=workers,
             log_level=settings.log_level,
             loop="uvloop",
@@ -165,6 +213,8 @@ def demo(
 ) -> None:
     """Load a demo retailer (once) and serve it: customers across web, app, stores and chats."""
     settings = Settings()
+    if serve_after:  # before a new console password is printed for a server that cannot start
+        _require_port(settings.host, port or settings.port)
     upgrade(settings)
     path = keys_file or default_keys_file(settings)
 
@@ -203,12 +253,6 @@ def worker(
     _logging(settings)
 
     async def work(platform: Platform) -> None:
-        if pending := await pending_migrations(platform.rt.db.writer):
-            where = _shown(settings.database_url)
-            raise Unavailable(
-                f"The database at {where} lacks {len(pending)} migration(s): run "
-                "`omni migrate` (or start `omni serve`, which migrates), then the worker."
-            )
         if metrics_port is not None:
             try:
                 start_http_server(metrics_port, addr=settings.host)
@@ -390,7 +434,7 @@ def database_trouble(exc: Exception) -> str:
             f"OMNI_DATABASE_URL ({url}) is not a database Omnichannel can use ({cause}); use "
             "sqlite+aiosqlite:///./omni.db or postgresql+asyncpg://user@host/database."
         )
-    if re.search(r"no such table|does not exist", cause) and "database" not in cause:
+    if re.search(r'no such table|relation "[^"]*" does not exist', cause):
         return f"The database at {url} is not migrated ({cause}): run `omni migrate`."
     return (
         f"Cannot use the database at {url}: {cause}. Check OMNI_DATABASE_URL, that the database "

@@ -7,7 +7,7 @@ and handed down, so a test can run several differently configured apps in one pr
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import phonenumbers
 from pydantic import Field, SecretStr, field_validator
@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     # Signs the console's session cookies. Unset: one is generated on first use and kept in the
     # database (``console_settings``), so sessions survive restarts and every process agrees.
     secret_key: SecretStr | None = None
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
 
     @field_validator("database_url")
     @classmethod
@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("default_region")
     @classmethod
@@ -176,3 +181,9 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def connect_args(self) -> dict[str, Any]:
+        """The driver's connect arguments: asyncpg's connect timeout, so a database that takes
+        connections and never answers fails in seconds, not asyncpg's 60 s."""
+        return {} if self.is_sqlite else {"timeout": self.database_connect_timeout_seconds}

@@ -73,7 +73,7 @@ class Database:
                 pool_size=10,
                 max_overflow=10,
                 pool_pre_ping=True,
-                connect_args={"timeout": settings.database_connect_timeout_seconds},
+                connect_args=settings.connect_args,
                 **common,
             )
             self.reader = self.writer

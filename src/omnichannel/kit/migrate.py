@@ -24,6 +24,7 @@ def alembic_config(settings: Settings) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", settings.database_url)
+    config.attributes["connect_args"] = settings.connect_args  # read by migrations/env.py
     return config
 
 

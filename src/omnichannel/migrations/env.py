@@ -25,7 +25,10 @@ def run(connection: Connection) -> None:
 
 
 async def run_online() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
+    engine = create_async_engine(
+        config.get_main_option("sqlalchemy.url") or "",
+        connect_args=config.attributes.get("connect_args", {}),
+    )
     async with engine.connect() as connection:
         await connection.run_sync(run)
     await engine.dispose()
