@@ -21,7 +21,7 @@ from omnichannel.app import create_app
 from omnichannel.config import Settings
 from omnichannel.events.models import PENDING, Event
 from omnichannel.kit.clock import FrozenClock
-from tests.helpers import START, app_platform, basic, drain
+from tests.helpers import START, app_platform, basic, drain, make_source
 from tests.live import OMNI, Process, env_for, free_port, omni
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -81,6 +81,27 @@ async def test_metrics_count_what_was_stored_refused_and_processed(
     assert change(waiting, done, "omni_processed_events_total", outcome="resolved") == 4
     assert done[("omni_events_pending", ())] == 0
     assert done[("omni_events_oldest_pending_seconds", ())] == 0
+
+
+async def test_events_of_several_sources_stored_together_count_for_each(
+    app_client: httpx.AsyncClient,
+) -> None:
+    """As the demo's loader stores them: each source counts its own, not the first one all."""
+    platform = app_platform(app_client)
+    keys = [await make_source(platform, kind) for kind in ("web", "pos")]
+    sources = [await platform.sources.authenticate(key) for key in keys]
+    before = await scrape(app_client)
+    accepted = []
+    for source, events in zip(sources, (1, 2), strict=True):
+        messages = [{"type": "track", "anonymousId": f"{source.kind}-{n}", "event": "E"}
+                    for n in range(events)]  # fmt: skip
+        accepted += platform.ingestor.accept(source, messages, received_at=platform.rt.clock.now())[
+            0
+        ]
+    await platform.ingestor.store(accepted)
+    after = await scrape(app_client)
+    counted = [change(before, after, "omni_ingested_events_total", source=s.id) for s in sources]
+    assert counted == [1, 2]
 
 
 @pytest.mark.usefixtures("backend")

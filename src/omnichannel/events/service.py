@@ -10,6 +10,7 @@ remembers: ``identity.cache``) and published at once; the rest stay pending for 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -192,7 +193,10 @@ class Ingestor:
         if not accepted:
             return 0
         await self._log.submit(accepted)
-        INGESTED.labels(accepted[0].row["source_id"]).inc(sum(new.stored for new in accepted))
+        # One call is one source; the demo's loader stores several sources' events at once.
+        stored = Counter(new.row["source_id"] for new in accepted if new.stored)
+        for source_id, count in stored.items():
+            INGESTED.labels(source_id).inc(count)
         # A known customer's events, resolved at once.
         PROCESSED.labels("resolved").inc(sum(new.stored and new.resolved for new in accepted))
         return sum(not new.resolved for new in accepted)
