@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from omnichannel.config import Settings
-from omnichannel.demo.data import ANN_EMAIL, generate
+from omnichannel.demo.data import ANN_EMAIL, WEB, generate
 from omnichannel.demo.loader import Counts, DemoResult, load_demo, read_keys
 from omnichannel.identity import service as identity
 from omnichannel.platform import Platform
 from omnichannel.profiles import service as profiles
-from tests.helpers import START
+from tests.helpers import START, make_source
 
 CUSTOMERS = 50
 
@@ -79,8 +79,18 @@ async def test_lost_keys_are_reported_not_replaced(platform: Platform, tmp_path:
 
     again = await load(platform, keys_file)
 
-    assert again.keys is None and "does not hold their keys" in again.warnings[0]
+    assert again.keys is None and "does not hold its sources' keys" in again.warnings[0]
     assert again.counts == first.counts
+
+
+@pytest.mark.usefixtures("backend")
+async def test_sources_made_by_hand_with_the_demos_names_are_no_demo(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """The README's `omni sources create --kind web --name "Web shop"`, then `omni demo`."""
+    await make_source(platform, "web", WEB.name)
+    result = await load(platform, tmp_path / "keys.json")
+    assert result.loaded and not result.warnings and result.ann_profile_id
 
 
 async def test_the_same_seed_loads_the_same_database(sqlite_template: Path, tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from omnichannel.demo.data import ANN_EMAIL, SOURCES, DemoEvent, generate
 from omnichannel.errors import Unauthorized
 from omnichannel.events.models import Event
 from omnichannel.events.service import NewEvent
-from omnichannel.events.sources import SourceInfo, create_source, list_sources
+from omnichannel.events.sources import SourceInfo, create_source
 from omnichannel.identity import service as identity
 from omnichannel.identity.models import Identity, Profile
 from omnichannel.platform import Platform
@@ -126,10 +126,11 @@ def write_keys(path: Path, keys: DemoKeys) -> None:
 # --- sources and token -----------------------------------------------------------------------
 
 
-async def _existing_demo_sources(platform: Platform) -> set[str]:
+async def _demo_customers_here(platform: Platform) -> bool:
+    """Whether a demo was loaded into this database (its Ann is here), keys file or not: a
+    second demo would send every customer's history again, from new sources."""
     async with platform.rt.db.read() as session:
-        names = {s.name for s in await list_sources(session)}
-    return names & {s.name for s in SOURCES}
+        return await identity.lookup(session, platform.rules, "email", ANN_EMAIL) is not None
 
 
 async def _create_keys(platform: Platform, path: Path, seed: int, customers: int) -> DemoKeys:
@@ -241,17 +242,22 @@ async def load_demo(
     progress = progress or Progress(disable=True)
     started = time.perf_counter()
     result = DemoResult(keys_file)
-    existing = await _existing_demo_sources(platform)
-    keys = await _create_keys(platform, keys_file, seed, customers) if not existing else None
-    keys = keys or read_keys(keys_file)
+    # The demo is the one the keys file names; sources of the same names made by hand (the
+    # README's "Web shop") are someone else's and no sign of it.
+    keys = read_keys(keys_file)
     infos = await _source_infos(platform, keys) if keys else None
     if keys is None or infos is None:
-        result.warnings.append(
-            f"The demo sources exist but {keys_file} does not hold their keys (write keys are "
-            "shown only once). Use another database, or delete this one to start over."
-        )
-        await _describe(platform, result)
-        return result
+        if await _demo_customers_here(platform):
+            result.warnings.append(
+                f"The demo is loaded but {keys_file} does not hold its sources' keys (write "
+                "keys are shown only once). Use another database, or delete this one to start "
+                "over."
+            )
+            await _describe(platform, result)
+            return result
+        keys = await _create_keys(platform, keys_file, seed, customers)
+        infos = await _source_infos(platform, keys)
+        assert infos is not None  # made just now
     result.keys = keys
     # An earlier run that stopped mid-load left loaded=false: load again; the log's dedup by
     # messageId keeps what got in from being stored twice.
