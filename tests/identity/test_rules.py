@@ -91,6 +91,26 @@ def test_extract_takes_every_identifier_a_message_carries() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("spelt", "type_"),
+    [
+        ("shopifyCustomerId", "shopify_customer_id"),
+        ("shopifyCustomerID", "shopify_customer_id"),  # an acronym is one word, not "i_d"
+        ("CRM-ID", "crm_id"),  # dropped before, with a 200
+        ("android.idfa", "android_idfa"),  # as Segment's mobile SDKs name theirs
+        ("loyalty card", "loyalty_card"),
+        ("utm2Source", "utm2_source"),
+        ("telegramId", "telegram_id"),
+        ("user_id", "user_id"),
+        ("número", None),  # not one of the letters a type is written in
+        ("1st", None),
+        ("bad type!", None),
+    ],
+)
+def test_a_type_is_read_as_people_spell_it(spelt: str, type_: str | None) -> None:
+    assert RULES.normalise_type(spelt) == type_
+
+
 def test_a_groups_traits_are_the_groups_not_the_persons_identifiers() -> None:
     message = {
         "type": "group",

@@ -114,6 +114,23 @@ async def test_lookup_of_unknown_identifier_is_404_and_bad_type_400(
     assert unknown.status_code == 404
 
 
+async def test_lookup_takes_a_type_spelt_as_events_spell_it(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "userId": "u1", "traits": {"telegramId": "555"},
+         "context": {"externalIds": [{"id": "C-9", "type": "shopifyCustomerID"}]}},
+    )  # fmt: skip
+    found = {
+        (await lookup(app_client, admin, type_, value))["id"]
+        for type_, value in (("telegramId", "555"), ("telegram_id", "555"),
+                             ("shopifyCustomerID", "C-9"), ("shopify_customer_id", "C-9"))
+    }  # fmt: skip
+    assert len(found) == 1
+
+
 async def test_timeline_spans_merged_profiles_newest_first_with_cursor(
     app_client: httpx.AsyncClient, web_key: str, app_key: str, admin: dict[str, str]
 ) -> None:

@@ -48,6 +48,10 @@ TRAIT_IDENTIFIERS |= {
     "posCustomerId": "pos_customer_id",
 }
 CUSTOM_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# A type as people write it: camelCase, snake_case, Segment's dotted "android.idfa", "CRM-ID".
+TYPE_SPELLING = re.compile(r"[A-Za-z0-9_.\- ]+")
+# Its words: an acronym ("ID" of "shopifyCustomerID") is one word, digits stay with theirs.
+TYPE_WORDS = re.compile(r"[A-Z]+(?![a-z])[0-9]*|[A-Z]?[a-z]+[0-9]*|[0-9]+")
 MAX_VALUE_LENGTH = 255
 
 
@@ -97,9 +101,11 @@ class MergeRules:
         return Identifier(type_, value)
 
     def normalise_type(self, raw: Any) -> str | None:
-        if not isinstance(raw, str):
+        """An identifier type in snake_case (``shopifyCustomerID`` → ``shopify_customer_id``),
+        or None when it is not one."""
+        if not isinstance(raw, str) or not TYPE_SPELLING.fullmatch(raw.strip()):
             return None
-        type_ = re.sub(r"(?<!^)(?=[A-Z])", "_", raw.strip()).lower()
+        type_ = "_".join(TYPE_WORDS.findall(raw)).lower()
         return type_ if CUSTOM_TYPE.match(type_) else None
 
     def _phone(self, value: str) -> str | None:

@@ -290,12 +290,13 @@ async def subtree(session: AsyncSession, root: str) -> list[str]:
 async def holder(session: AsyncSession, rules: MergeRules, type_: str, value: str) -> str | None:
     """The profile an identifier is filed under, normalised the way events are. Merges move
     identifiers to the survivor, so this is the live profile; ``lookup`` makes sure of it."""
-    if rules.normalise_type(type_) != type_:
+    normalised = rules.normalise_type(type_)  # spelt as an event may spell it: telegramId
+    if normalised is None:
         raise InvalidRequest(
             f"'{type_}' is not an identifier type; use e.g. email, phone or user_id.",
             errors=[{"field": "type", "message": "not an identifier type"}],
         )
-    ident = rules.normalise(type_, value)
+    ident = rules.normalise(normalised, value)
     if ident is None:
         return None
     # One key, on a read path: a plain ORM read. (``identities_by_key`` runs on the driver for the
