@@ -430,6 +430,23 @@ async def test_clock_skew_is_corrected_as_segment_does(
     )
 
 
+async def test_a_batchs_sent_at_is_read_as_a_messages_own(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """ISO 8601 allows a lower-case t and z; a message's sentAt took them and the batch's did
+    not, so its events kept the fast clock's time."""
+    phone_now = START + timedelta(hours=1)
+    event = {"type": "track", "userId": "u1", "event": "Cart Viewed",
+             "timestamp": (phone_now - timedelta(minutes=10)).isoformat()}  # fmt: skip
+    sent_at = phone_now.strftime("%Y-%m-%dt%H:%M:%Sz")
+    await post(app_client, "/v1/batch", web_key, {"batch": [event], "sentAt": sent_at})
+    await drain(app_client)
+    profile = await app_client.get("/v1/profiles/lookup?type=user_id&value=u1", headers=admin)
+    timeline = await app_client.get(f"/v1/profiles/{profile.json()['id']}/timeline", headers=admin)
+    corrected = (START - timedelta(minutes=10)).isoformat().replace("+00:00", "Z")
+    assert timeline.json()["items"][0]["timestamp"] == corrected
+
+
 async def test_times_out_of_range_are_a_verdict_and_absurd_skew_is_no_correction(
     app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
 ) -> None:

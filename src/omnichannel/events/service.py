@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.errors import field_error
@@ -30,7 +31,7 @@ from omnichannel.events.schemas import (
     Page,
     Screen,
     Track,
-    as_utc,
+    UTCTime,
     event_time,
     nul_field,
 )
@@ -255,11 +256,15 @@ class Ingestor:
 
 
 def batch_sent_at(body: dict[str, Any]) -> datetime | None:
-    """A batch's own sentAt applies to every message in it that has none."""
+    """A batch's own sentAt applies to every message in it that has none; read as a message's
+    own is (``2026-12-01t10:00:00z`` too), and ignored if it cannot be."""
     value = body.get("sentAt")
     if not isinstance(value, str):
         return None
     try:
-        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
+        return SENT_AT.validate_python(value)
+    except ValidationError:
         return None
+
+
+SENT_AT: TypeAdapter[datetime] = TypeAdapter(UTCTime)
