@@ -114,6 +114,24 @@ async def test_lookup_of_unknown_identifier_is_404_and_bad_type_400(
     assert unknown.status_code == 404
 
 
+async def test_the_timeline_shows_a_groups_id_and_an_alias_previous_id(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    company = "company-" + "x" * 240  # longer than the log's name column keeps
+    await send(
+        app_client,
+        web_key,
+        {"type": "group", "userId": "u1", "groupId": company, "timestamp": at(1)},
+        {"type": "alias", "userId": "u1", "previousId": "visitor-7", "timestamp": at(2)},
+    )
+    profile = await lookup(app_client, admin, "user_id", "u1")
+    page = await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=admin)
+    assert [(e["type"], e["group_id"], e["previous_id"]) for e in page.json()["items"]] == [
+        ("alias", None, "visitor-7"),
+        ("group", company, None),
+    ]
+
+
 async def test_lookup_takes_a_type_spelt_as_events_spell_it(
     app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
 ) -> None:

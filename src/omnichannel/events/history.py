@@ -51,6 +51,9 @@ def entry(row: Any, *, full: bool = False) -> dict[str, Any]:
         "type": row.type,
         "event": row.name if row.type == "track" else None,
         "name": row.name if row.type in ("page", "screen") else None,
+        # In full, as sent (the row's name keeps at most NAME_LENGTH of them).
+        "group_id": _text(payload.get("groupId")) if row.type == "group" else None,
+        "previous_id": _text(payload.get("previousId")) if row.type == "alias" else None,
         "channel": row.channel,
         "source": row.source_name,
         "source_id": row.source_id,
@@ -65,6 +68,10 @@ def entry(row: Any, *, full: bool = False) -> dict[str, Any]:
         item["payload"] = payload
         item["received_at"] = row.received_at
     return item
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _actor(payload: dict[str, Any]) -> str | None:

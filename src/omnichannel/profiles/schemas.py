@@ -52,8 +52,10 @@ class ProfileOut(Out):
 class TimelineEntry(Out):
     id: int
     type: str
-    event: str | None
-    name: str | None
+    event: str | None = Field(description="a track's event")
+    name: str | None = Field(description="a page's or screen's name")
+    group_id: str | None = Field(None, description="a group call's groupId")
+    previous_id: str | None = Field(None, description="an alias's previousId")
     channel: str
     source: str
     source_id: str
