@@ -408,7 +408,10 @@ def main() -> None:
     except SettingsError as exc:  # a value that is not even JSON where JSON is expected
         field = re.search(r'field "(\w+)"', str(exc))
         name = f"OMNI_{field.group(1).upper()}" if field else "an OMNI_ setting"
-        console.print(f"[red]error[/]: setting {name} is not valid JSON")
+        console.print(
+            f"[red]error[/]: setting {name} is not valid JSON: it takes a JSON list or object, "
+            """e.g. '["https://shop.example.com"]' or '{"email": 1}'"""
+        )
         raise SystemExit(2) from None
     except (DBAPIError, ArgumentError, ConnectionError, TimeoutError, socket.gaierror) as exc:
         console.print(f"[red]error[/]: {escape(database_trouble(exc))}")

@@ -330,14 +330,25 @@ async def test_alias_needs_previous_id(app_client: httpx.AsyncClient, web_key: s
 
 @pytest.mark.parametrize(
     ("auth", "detail"),
-    [(None, "No write key"), (httpx.BasicAuth("wk_nope", ""), "Unknown write key")],
+    [
+        (None, "No write key"),
+        (httpx.BasicAuth("wk_nope", ""), "Unknown write key"),
+        # The other credential, or the right one sent the other way: told which it is.
+        (httpx.BasicAuth("omni_x", ""), "That is an API token"),
+        ({"Authorization": "Bearer wk_x"}, "A write key goes as the Basic-auth user name"),
+    ],
 )
 async def test_unknown_or_missing_write_key_is_401(
-    app_client: httpx.AsyncClient, web_key: str, auth: httpx.BasicAuth | None, detail: str
+    app_client: httpx.AsyncClient,
+    web_key: str,
+    auth: httpx.BasicAuth | dict[str, str] | None,
+    detail: str,
 ) -> None:
-    response = await app_client.post(
-        "/v1/track", auth=auth, content=orjson.dumps({"userId": "u", "event": "E"})
-    )
+    body = orjson.dumps({"userId": "u", "event": "E"})
+    if isinstance(auth, dict):
+        response = await app_client.post("/v1/track", headers=auth, content=body)
+    else:
+        response = await app_client.post("/v1/track", auth=auth, content=body)
     assert response.status_code == 401
     assert response.json()["detail"].startswith(detail)
     assert "Basic" in response.headers["www-authenticate"]

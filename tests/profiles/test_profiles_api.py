@@ -662,6 +662,9 @@ async def test_unknown_token_is_401(app_client: httpx.AsyncClient) -> None:
     response = await app_client.get("/v1/profiles/x", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")  # what to send instead
+    mixed_up = await app_client.get("/v1/profiles/x", headers={"Authorization": "Bearer wk_x"})
+    assert mixed_up.status_code == 401
+    assert mixed_up.json()["detail"].startswith("That is a source's write key")
 
 
 async def test_traits_of_every_json_type_read_back(

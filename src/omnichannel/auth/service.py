@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.auth.models import ROLES, ApiToken
 from omnichannel.errors import Forbidden, InvalidRequest, NotFound, TokenRequired, field_error
-from omnichannel.kit.ids import digest, new_id, new_secret
+from omnichannel.kit.ids import API_TOKEN_PREFIX, WRITE_KEY_PREFIX, digest, new_id, new_secret
 from omnichannel.kit.runtime import Runtime
 from omnichannel.platform import Platform, get_platform
 
@@ -32,7 +32,7 @@ async def create_token(
             f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.",
             errors=[field_error("role", "unknown role")],
         )
-    secret = new_secret("omni")
+    secret = new_secret(API_TOKEN_PREFIX)
     token = ApiToken(
         id=new_id(), name=name, role=role, token_hash=digest(secret), created_at=rt.clock.now()
     )
@@ -88,6 +88,11 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
 
         principal = await platform.principals.get(token_hash, load)
         if principal is None:
+            if secret.strip().startswith(WRITE_KEY_PREFIX):
+                raise TokenRequired(
+                    "That is a source's write key, for the ingestion API (the Basic-auth user "
+                    "name), not an API token (`omni tokens create`)."
+                )
             raise TokenRequired("Unknown or revoked API token.")
         if principal.role not in allowed:
             raise Forbidden(

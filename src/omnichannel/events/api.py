@@ -171,6 +171,11 @@ async def _body_of(request: Request, platform: Platform, limit: int) -> dict[str
 def _write_key(request: Request, body: dict[str, Any]) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and "writeKey" not in body:
+        raise Unauthorized(
+            "A write key goes as the Basic-auth user name (`curl -u WRITE_KEY: …`), not as a "
+            "Bearer token; a Bearer token is for the profile API."
+        )
     if scheme.lower() == "basic" and credentials:
         try:
             user, _, _ = base64.b64decode(credentials).decode().partition(":")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omnichannel.errors import InvalidRequest, Unauthorized, field_error
 from omnichannel.events import repository as repo
 from omnichannel.events.models import SOURCE_KINDS, SYSTEM_SOURCE, Source
-from omnichannel.kit.ids import digest, new_id, new_secret
+from omnichannel.kit.ids import API_TOKEN_PREFIX, WRITE_KEY_PREFIX, digest, new_id, new_secret
 from omnichannel.kit.orm import table_of
 from omnichannel.kit.runtime import Runtime
 from omnichannel.kit.ttl_cache import TTLCache
@@ -59,7 +59,7 @@ def _new_source(
     rt: Runtime, kind: str, name: str, *, is_system: bool = False
 ) -> tuple[dict[str, Any], str]:
     """A source's row and its write key."""
-    write_key = new_secret("wk")
+    write_key = new_secret(WRITE_KEY_PREFIX)
     values = {
         "id": new_id(),
         "name": name,
@@ -106,12 +106,17 @@ class SourceCache:
     async def authenticate(self, write_key: str | None) -> SourceInfo:
         if not write_key:
             raise Unauthorized(
-                "No write key: send it as the Basic-auth user name (or `writeKey` in the body). "
-                "`omni sources create` makes one."
+                "No write key: send it as the Basic-auth user name (or `writeKey` in a JSON "
+                "body, `?writeKey=` on a GET). `omni sources create` makes one."
             )
         key_hash = digest(write_key)
         info = await self._cache.get(key_hash, lambda: self._load(key_hash))
         if info is None:
+            if write_key.startswith(API_TOKEN_PREFIX):
+                raise Unauthorized(
+                    "That is an API token, for the profile API (`Authorization: Bearer …`), "
+                    "not a source's write key (`omni sources list`)."
+                )
             raise Unauthorized(
                 "Unknown write key. Check the key, or create a source with `omni sources create`."
             )

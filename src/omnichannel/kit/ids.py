@@ -21,6 +21,11 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# The readable prefixes of the two credentials: a caller who sends one where the other goes is
+# told so, not only that it is unknown.
+WRITE_KEY_PREFIX, API_TOKEN_PREFIX = "wk_", "omni_"
+
+
 def new_secret(prefix: str) -> str:
-    """A credential: a readable prefix and 32 random bytes, URL-safe."""
-    return f"{prefix}_{secrets.token_urlsafe(32)}"
+    """A credential: a readable prefix (one of the above) and 32 random bytes, URL-safe."""
+    return f"{prefix}{secrets.token_urlsafe(32)}"
