@@ -7,7 +7,9 @@ Typer for the commands, Rich for tables and progress. Every command reads ``Sett
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
+import os
 import re
 import secrets
 import signal
@@ -61,6 +63,7 @@ events_app = typer.Typer(help="The event log's backlog.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 DEMO_ADMIN = "admin"
 console = Console()
+warnings = Console(stderr=True)  # not on stdout, whose last line some commands promise
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -393,10 +396,26 @@ def users_create(
     print(_run(work))
 
 
+# The test suite's own setting (tests/conftest.py), not one of the platform's.
+NOT_SETTINGS = {"OMNI_TEST_DATABASE_URL"}
+
+
+def _warn_of_unknown_settings() -> None:
+    """An ``OMNI_`` variable that is no setting is ignored: say so, with the likely one meant
+    (``OMNI_DATABASE_URI`` would otherwise quietly leave ./omni.db in use)."""
+    known = {f"OMNI_{name.upper()}" for name in Settings.model_fields}
+    for name in sorted(n for n in os.environ if n.startswith("OMNI_")):
+        if name not in known and name not in NOT_SETTINGS:
+            meant = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            hint = f"; did you mean {meant[0]}?" if meant else ""
+            warnings.print(f"[yellow]warning[/]: {name} is no setting, ignored{hint}")
+
+
 def main() -> None:
     """The ``omni`` entry point: the commands, with the errors an operator causes (a setting that
     does not parse, a database that is unreachable or not migrated) told in one line with what
     to do next, instead of a traceback."""
+    _warn_of_unknown_settings()
     try:
         app()
     except ValidationError as exc:

@@ -85,6 +85,22 @@ def test_a_port_another_server_holds_is_one_line_before_anything_starts(tmp_path
             assert "password" not in output and "Traceback" not in done.stderr
 
 
+def test_a_misspelt_setting_is_warned_of_with_the_one_meant(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'omni.db'}"
+    (tmp_path / "omni.db").write_bytes(sqlite_template.read_bytes())
+    env = env_for(db, OMNI_DATABASE_URI="sqlite:///elsewhere.db", OMNI_FOO="1")
+    done = subprocess.run([OMNI, "events", "status"], capture_output=True, text=True, env=env)
+    warned = " ".join(done.stderr.split())
+    assert done.returncode == 0 and "pending: 0" in done.stdout  # stdout as ever
+    assert "OMNI_DATABASE_URI is no setting, ignored; did you mean OMNI_DATABASE_URL?" in warned
+    assert (
+        "OMNI_FOO is no setting, ignored" in warned
+        and "did you mean" not in warned.split("OMNI_FOO")[1]
+    )
+
+
 def test_migrate_says_what_it_did(tmp_path: Path) -> None:
     env = env_for(f"sqlite+aiosqlite:///{tmp_path / 'omni.db'}")
     for says in (r"applied \d+ migration\(s\): the database is up to", "was already up to date"):
