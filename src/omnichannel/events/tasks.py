@@ -14,12 +14,11 @@ that fails on an event's own data is split until that event is found, and it alo
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
+from functools import partial
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from omnichannel.events import repository as repo
 from omnichannel.events.domain import EventsResolved, ResolvedEvent
@@ -28,26 +27,12 @@ from omnichannel.events.models import DISCARDED, RESOLVED
 from omnichannel.events.service import writes_profile
 from omnichannel.identity import service as identity
 from omnichannel.identity.rules import MergeRules, alias_candidates, extract, without
+from omnichannel.kit.races import lost_race, retrying
 from omnichannel.kit.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 20
-# PostgreSQL: deadlock_detected and serialization_failure are "try again", not bugs.
-RETRYABLE_SQLSTATES = ("40P01", "40001")
-UNIQUE_VIOLATION = "23505"
-
-
-def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, identity.StaleGraph | IntegrityError):
-        return True
-    if isinstance(exc, DBAPIError):
-        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        return code in RETRYABLE_SQLSTATES or "deadlock" in str(exc).lower()
-    # Statements run on the driver (kit.driver, kit.bulk) raise asyncpg's own errors, which
-    # carry the SQLSTATE themselves; 23505 is the clash of two new identical identifiers.
-    code = getattr(exc, "sqlstate", None)
-    return code == UNIQUE_VIOLATION or code in RETRYABLE_SQLSTATES
 
 
 async def process_pending(rt: Runtime, rules: MergeRules, limit: int | None = None) -> int:
@@ -61,27 +46,15 @@ async def process_pending(rt: Runtime, rules: MergeRules, limit: int | None = No
     while True:
         claimed: list[int] = []
         try:
-            return await _with_retries(rt, rules, limit, claimed)
+            return await retrying(partial(_process_batch, rt, rules, limit, claimed), MAX_ATTEMPTS)
         except Exception as exc:
-            if _retryable(exc) or not _may_be_the_data(exc) or not await rt.db.answers():
+            if lost_race(exc) or not _may_be_the_data(exc) or not await rt.db.answers():
                 raise  # a race lost too often, or the database itself: the caller backs off
             if limit > 1:
                 limit //= 2
                 continue
             await _set_aside(rt, claimed, exc)
             return len(claimed)
-
-
-async def _with_retries(rt: Runtime, rules: MergeRules, limit: int, claimed: list[int]) -> int:
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            return await _process_batch(rt, rules, limit, claimed)
-        except Exception as exc:
-            if not _retryable(exc) or attempt == MAX_ATTEMPTS:
-                raise
-            log.debug("batch lost a race (%s), retrying", type(exc).__name__)
-            await asyncio.sleep(random.uniform(0, 0.01 * attempt))
-    return 0
 
 
 def _may_be_the_data(exc: Exception) -> bool:

@@ -39,13 +39,14 @@ from omnichannel.identity.repository import Owner, Sighting
 from omnichannel.identity.resolver import Graph, Resolver, saw
 from omnichannel.identity.rules import Identifier, MergeRules
 from omnichannel.kit.ids import new_id
+from omnichannel.kit.races import LostRace
 from omnichannel.kit.runtime import Runtime
 
 # Named lock: resolving transactions share it, an erasure or a split takes it alone.
 RESOLUTION_LOCK = "identity.resolution"
 
 
-class StaleGraph(Exception):
+class StaleGraph(LostRace):
     """A profile this batch changed was changed by someone else first; retry the batch."""
 
 
@@ -84,7 +85,7 @@ async def resolve_batch(
     """Resolve each item to a profile (None: its user id, or every identifier it carried, is
     suppressed); also returns the keys of the batch's identifiers that are suppressed (erased),
     left out."""
-    await rt.db.lock(session, RESOLUTION_LOCK, shared=True)
+    await share_resolution(rt, session)
     keys = {i.key for item in items for i in (*item.identifiers, *item.alias_of)}
     blocked = await repo.suppressed(session, list(keys))
     graph, rows, read_versions = await _load(
@@ -140,7 +141,7 @@ async def resolve_known(
     and on PostgreSQL an event that writes its profile (it needs the version check). The holders
     come from what this process remembers (``identity.cache``) and the database for the rest.
     """
-    await rt.db.lock(session, RESOLUTION_LOCK, shared=True)
+    await share_resolution(rt, session)
     keys = sorted({i.key for item in items for i in item.identifiers})
     found = await cache.owners(session, keys, rt.clock.now())
     owner = {row.key: row.profile_id for row in found}
@@ -381,6 +382,13 @@ async def _merge_to_split(
     if merge.split_at is not None:
         raise Conflict(f"Merge {merge.id} was already split at {merge.split_at.isoformat()}.")
     return merge
+
+
+async def share_resolution(rt: Runtime, session: AsyncSession) -> None:
+    """Take part in resolution, with the other transactions resolving events or changing a
+    profile (a consent): an erasure or a split then waits for this one to end, and this one for
+    them. Take it before reading who holds what."""
+    await rt.db.lock(session, RESOLUTION_LOCK, shared=True)
 
 
 async def lock_out_resolution(rt: Runtime, session: AsyncSession) -> None:

@@ -12,6 +12,7 @@ from omnichannel.events.models import SOURCE_KINDS
 from omnichannel.events.schemas import MESSAGE_TYPES, UTCTime
 from omnichannel.identity import service as identity
 from omnichannel.kit import jobs
+from omnichannel.kit.races import retrying
 from omnichannel.platform import Platform, get_platform
 from omnichannel.profiles import service
 from omnichannel.profiles.schemas import (
@@ -24,6 +25,9 @@ from omnichannel.profiles.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["profiles"])
+# A consent change that lost a race with a merge of the profile, or with another change of it,
+# is run again this many times in all before the client hears of it.
+CHANGE_ATTEMPTS = 5
 
 
 @router.get("/profiles/lookup", response_model=ProfileOut)
@@ -87,10 +91,14 @@ async def put_consents(
 ) -> Any:
     """Grant or withdraw consents; recorded in the timeline as who changed what."""
     rt = platform.rt
-    async with rt.db.write() as session:
-        root = await service.set_consents(
-            rt, session, profile_id, body.consents, f"token:{who.name}"
-        )
+
+    async def change() -> str:
+        async with rt.db.write() as session:
+            return await service.set_consents(
+                rt, session, profile_id, body.consents, f"token:{who.name}"
+            )
+
+    root = await retrying(change, CHANGE_ATTEMPTS)  # a merge or another change got there first
     async with rt.db.read() as session:
         return await service.view(session, root)
 

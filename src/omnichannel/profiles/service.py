@@ -96,6 +96,9 @@ async def set_consents(
                     field_error(f"consents[{i}].channel", f"one of {', '.join(CONSENT_CHANNELS)}")
                 ],
             )
+    # An erasure waits for this change to commit, or this one finds the profile erased (404):
+    # otherwise it could land after the erasure, on a profile that no longer exists.
+    await identity.share_resolution(rt, session)
     root = await live_id(session, profile_id)
     # Bumping the version makes a concurrent merge of this profile wait for (or retry after) us.
     await identity.touch(session, [root])
@@ -177,6 +180,8 @@ async def request_erasure(rt: Runtime, session: AsyncSession, profile_id: str) -
     """Queue the erasure of a profile (and everything merged into it); returns the job. Asked
     again before it ran, the same job."""
     root = await live_id(session, profile_id)
+    # Requests made at once wait in turn here, so the later ones find the first one's job.
+    await rt.db.lock(session, f"erase:{root}")
     if (queued := await jobs.queued_job(session, "erase", root)) is not None:
         return queued
     job = await jobs.create_job(session, "erase", root, rt.clock.now())
@@ -196,6 +201,11 @@ async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
     split would have left one part behind."""
     async with rt.db.write() as session:
         await identity.lock_out_resolution(rt, session)
+        job = await jobs.get_job(session, payload["job_id"])
+        if job is None or job.status == "done":
+            # Run already: a worker killed after its commit, before the outbox heard of it.
+            # Run again, it would overwrite what was erased with zeros.
+            return
         named = [payload["profile_id"], *payload.get("members", [])]
         members = await identity.people_of(session, named)
         # The events that linked them to someone else (a merge, split since) may be that one's:
