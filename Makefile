@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo serve test check bench lock clean chromium node vendor vendor-assets vendor-sdk
+.PHONY: install demo serve test check bench lock clean chromium node vendor vendor-assets vendor-docs \
+	vendor-sdk
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,7 +52,7 @@ VENDOR          := src/omnichannel/console/static/vendor
 HTMX_VERSION    := 2.0.11
 PICO_VERSION    := 2.1.1
 CHARTJS_VERSION := 4.6.1
-vendor: vendor-assets vendor-sdk
+vendor: vendor-assets vendor-docs vendor-sdk
 
 vendor-assets:
 	@tmp=$$(mktemp -d) && cd $$tmp && \
@@ -69,6 +70,31 @@ vendor-assets:
 	printf 'htmx.org %s (0BSD)\n@picocss/pico %s (MIT)\nchart.js %s (MIT)\n' \
 		$(HTMX_VERSION) $(PICO_VERSION) $(CHARTJS_VERSION) > $(VENDOR)/VERSIONS && \
 	rm -rf $$tmp && echo "vendored into $(VENDOR):" && cat $(VENDOR)/VERSIONS
+
+# The API's documentation pages, /docs (Swagger UI) and /redoc, served from the package
+# (omnichannel.apidocs) rather than a CDN: only the files the pages load, with their licences
+# (the *.js.LICENSE.txt files list the libraries bundled inside).
+DOCS_VENDOR        := src/omnichannel/apidocs/vendor
+SWAGGER_UI_VERSION := 5.35.0
+REDOC_VERSION      := 2.5.4
+vendor-docs:
+	@tmp=$$(mktemp -d) && cd $$tmp && \
+	npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) redoc@$(REDOC_VERSION) >/dev/null && \
+	mkdir swagger redoc && tar xzf swagger-ui-dist-*.tgz -C swagger && \
+	tar xzf redoc-*.tgz -C redoc && \
+	cd $(CURDIR) && mkdir -p $(DOCS_VENDOR) && \
+	cp $$tmp/swagger/package/swagger-ui-bundle.js $(DOCS_VENDOR)/swagger-ui-bundle.js && \
+	cp $$tmp/swagger/package/swagger-ui-bundle.js.LICENSE.txt $(DOCS_VENDOR)/ && \
+	cp $$tmp/swagger/package/swagger-ui.css $(DOCS_VENDOR)/swagger-ui.css && \
+	cp $$tmp/swagger/package/favicon-32x32.png $(DOCS_VENDOR)/favicon-32x32.png && \
+	cp $$tmp/swagger/package/LICENSE $(DOCS_VENDOR)/swagger-ui.LICENSE && \
+	cp $$tmp/swagger/package/NOTICE $(DOCS_VENDOR)/swagger-ui.NOTICE && \
+	cp $$tmp/redoc/package/bundles/redoc.standalone.js $(DOCS_VENDOR)/redoc.standalone.js && \
+	cp $$tmp/redoc/package/bundles/redoc.standalone.js.LICENSE.txt $(DOCS_VENDOR)/ && \
+	cp $$tmp/redoc/package/LICENSE $(DOCS_VENDOR)/redoc.LICENSE && \
+	printf 'swagger-ui-dist %s (Apache-2.0)\nredoc %s (MIT)\n' \
+		$(SWAGGER_UI_VERSION) $(REDOC_VERSION) > $(DOCS_VENDOR)/VERSIONS && \
+	rm -rf $$tmp && echo "vendored into $(DOCS_VENDOR):" && cat $(DOCS_VENDOR)/VERSIONS
 
 # The JavaScript SDKs the ingestion tests drive: analytics.js and RudderStack's in Chromium
 # (tests/events/test_analytics_js.py, test_rudderstack_js.py), analytics-node on node
