@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from omnichannel import __version__
+from omnichannel.apidocs import install as install_docs
 from omnichannel.config import Settings
 from omnichannel.console.router import install as install_console
 from omnichannel.errors import install_handlers
@@ -46,6 +47,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         version=__version__,
         summary="One customer, every channel: Segment-compatible ingestion and unified profiles.",
         lifespan=lifespan,
+        # Served by omnichannel.apidocs from the package's own copies of Swagger UI and Redoc.
+        docs_url=None,
+        redoc_url=None,
     )
     install_handlers(app)
     app.add_middleware(IngestionEdge, origins=settings.ingestion_cors_origins)
@@ -54,4 +58,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(profiles_router)
     app.include_router(system_router)
     install_console(app)
+    install_docs(app)
     return app
