@@ -7,6 +7,7 @@ from the database.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,28 @@ def test_the_docs_render_with_no_internet(
     expect(page.locator(".opblock-summary-path", has_text="/v1/profiles/lookup")).to_be_visible()
     page.screenshot(path=str(artifacts / "docs-swagger-ui.png"))
     assert errors == []
+
+    # Authorize with the API token, and try a lookup: a 404 (no such profile), not a 401.
+    page.click("button.authorize")
+    dialog = page.locator(".auth-container", has_text="apiToken")
+    dialog.locator("input").fill(docs_server.token)
+    dialog.locator("button.authorize").click()
+    expect(dialog.get_by_text("Authorized", exact=True)).to_be_visible()
+    dialog.locator("button.btn-done").click()
+    lookup = page.locator("#operations-profiles-lookup_v1_profiles_lookup_get")
+    lookup.locator(".opblock-summary").click()
+    lookup.locator("button.try-out__btn").click()
+    lookup.locator("tr[data-param-name=type] input").fill("email")
+    lookup.locator("tr[data-param-name=value] input").fill("nobody@example.com")
+    lookup.locator("button.execute").click()
+    expect(lookup.locator(".live-responses-table tbody .response-col_status")).to_have_text(
+        re.compile(r"^404\b")
+    )
+    lookup.screenshot(path=str(artifacts / "docs-swagger-ui-lookup.png"))
+    assert errors == [
+        "Failed to load resource: the server responded with a status of 404 (Not Found)"
+    ]
+    errors.clear()
 
     page.goto(f"{docs_server.url}/redoc")
     expect(page.get_by_role("heading", name=f"Omnichannel ({__version__})")).to_be_visible()

@@ -1,12 +1,18 @@
 """API tokens: create (the secret is shown once), list, revoke, verify, and the dependency that
-checks roles."""
+checks roles.
+
+The token is read through FastAPI's ``HTTPBearer`` so that the OpenAPI document declares the
+scheme (``apiToken``) on every route that needs it, and ``/docs`` has an Authorize button that
+sends it; with ``auto_error=False`` it only reads the header, and the refusals stay ours
+(problem+json 401 with a Bearer challenge, 403 naming the roles)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import Depends, Request
+from fastapi import Depends, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +21,12 @@ from omnichannel.errors import Forbidden, InvalidRequest, NotFound, TokenRequire
 from omnichannel.kit.ids import API_TOKEN_PREFIX, WRITE_KEY_PREFIX, digest, new_id, new_secret
 from omnichannel.kit.runtime import Runtime
 from omnichannel.platform import Platform, get_platform
+
+API_TOKEN = HTTPBearer(
+    scheme_name="apiToken",
+    description="An API token (`omni tokens create`), sent as `Authorization: Bearer <token>`.",
+    auto_error=False,
+)
 
 
 @dataclass(frozen=True)
@@ -74,13 +86,15 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller's Bearer token must hold one of ``roles`` (admin always may)."""
     allowed = {"admin", *roles}
 
-    async def dependency(request: Request, platform: Platform = Depends(get_platform)) -> Principal:
-        scheme, _, secret = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secret:
+    async def dependency(
+        platform: Platform = Depends(get_platform),
+        bearer: HTTPAuthorizationCredentials | None = Security(API_TOKEN),
+    ) -> Principal:
+        if bearer is None:  # no Authorization header, another scheme, or no token after Bearer
             raise TokenRequired(
                 "Send an API token as `Authorization: Bearer …` (`omni tokens create`)."
             )
-        token_hash = digest(secret.strip())
+        token_hash = digest(bearer.credentials)
 
         async def load() -> Principal | None:
             async with platform.rt.db.read() as session:
@@ -88,7 +102,7 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
 
         principal = await platform.principals.get(token_hash, load)
         if principal is None:
-            if secret.strip().startswith(WRITE_KEY_PREFIX):
+            if bearer.credentials.startswith(WRITE_KEY_PREFIX):
                 raise TokenRequired(
                     "That is a source's write key, for the ingestion API (the Basic-auth user "
                     "name), not an API token (`omni tokens create`)."

@@ -12,8 +12,10 @@ These are the busiest routes of the platform, so ``IngestionEdge`` serves them s
 ASGI, ahead of the framework: Starlette's router tries route patterns one by one and FastAPI
 solves dependencies and wraps every call in exception middleware, which together cost about as
 much CPU as the rest of a ``/v1/track`` call (see bench/README.md). FastAPI
-keeps the very same endpoints registered, for the OpenAPI document at ``/docs``. Errors are the
-same problem+json either way (``errors.problem_response``).
+keeps the very same endpoints registered, for the OpenAPI document at ``/docs``, where they
+declare the write key as HTTP Basic (``writeKey``, through FastAPI's ``HTTPBasic``: it only
+names the scheme, as FastAPI never runs these routes). Errors are the same problem+json either
+way (``errors.problem_response``).
 
 Browsers on the shop's own domain post here cross-origin, as analytics.js does to Segment, so
 these routes (and only these: the profile API is not for browsers) answer CORS, through
@@ -35,7 +37,8 @@ from functools import partial
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi.security import HTTPBasic
 from sqlalchemy.exc import DBAPIError
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -64,6 +67,14 @@ router = APIRouter(prefix="/v1", tags=["ingestion"])
 # Outside /v1, where RudderStack's control plane serves it.
 rudderstack_router = APIRouter(tags=["ingestion"])
 Endpoint = Callable[[Request, Platform], Awaitable[Response]]
+# The write key as /docs's Authorize sends it, and as Segment's SDKs do: the Basic-auth user name.
+WRITE_KEY = HTTPBasic(
+    scheme_name="writeKey",
+    description="A source's write key as the Basic-auth user name, the password empty "
+    "(as Segment's SDKs send it); a `writeKey` field in the body is taken too.",
+    auto_error=False,
+)
+BY_WRITE_KEY = [Security(WRITE_KEY)]
 
 
 RUDDERSTACK_HEADERS = ["AnonymousId", "SentAt"]
@@ -349,7 +360,10 @@ def _documented(endpoint: Endpoint, name: str, doc: str) -> Any:
 for _type in MESSAGE_TYPES:
     _doc = f"Segment `{_type}` call: write key as Basic-auth user. Also at `/v1/{_type[0]}`."
     router.add_api_route(
-        f"/{_type}", _documented(ENDPOINTS[f"/v1/{_type}"], _type, _doc), methods=["POST"]
+        f"/{_type}",
+        _documented(ENDPOINTS[f"/v1/{_type}"], _type, _doc),
+        methods=["POST"],
+        dependencies=BY_WRITE_KEY,
     )
 router.add_api_route(
     "/batch",
@@ -360,12 +374,19 @@ router.add_api_route(
         "Also at `/v1/b` and `/v1/import`.",
     ),
     methods=["POST"],
+    dependencies=BY_WRITE_KEY,
 )
 
 
-@rudderstack_router.get("/sourceConfig")
+@rudderstack_router.get(
+    "/sourceConfig",
+    dependencies=BY_WRITE_KEY,
+    openapi_extra={"security": [{}]},  # or none, with the key as ?writeKey=
+)
 async def rudderstack_source_config(
-    request: Request, platform: Platform = Depends(get_platform)
+    request: Request,
+    platform: Platform = Depends(get_platform),
+    _: str | None = Query(None, alias="writeKey", description="the write key, if not as Basic"),
 ) -> Response:
     """A source's configuration, as RudderStack's control plane serves it to its JavaScript SDK
     (write key as ``?writeKey=`` or Basic-auth user), with no destinations: the SDK sends here."""

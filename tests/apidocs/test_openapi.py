@@ -1,0 +1,124 @@
+"""The OpenAPI document at /openapi.json says what the API does: how each operation is
+authenticated, what it answers when refused, and what it takes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import app_platform, basic, make_token
+
+INGESTION = ["/v1/identify", "/v1/track", "/v1/page", "/v1/screen", "/v1/group", "/v1/alias",
+             "/v1/batch"]  # fmt: skip
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"  # the document does not depend on the database
+
+
+@pytest.fixture
+async def document(app_client: httpx.AsyncClient) -> dict[str, Any]:
+    answer = await app_client.get("/openapi.json")
+    assert answer.status_code == 200
+    return dict(answer.json())
+
+
+def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def test_both_credentials_are_declared_as_security_schemes(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert set(schemes) == {"apiToken", "writeKey"}
+    assert schemes["apiToken"] | {"description": ""} == {
+        "type": "http", "scheme": "bearer", "description": ""}  # fmt: skip
+    assert schemes["writeKey"] | {"description": ""} == {
+        "type": "http", "scheme": "basic", "description": ""}  # fmt: skip
+    assert "omni tokens create" in schemes["apiToken"]["description"]
+    assert "user name" in schemes["writeKey"]["description"]
+
+
+def test_each_operation_names_the_credential_it_takes(document: dict[str, Any]) -> None:
+    for (method, path), operation in operations(document).items():
+        security = operation.get("security")
+        if path in INGESTION:
+            assert (method, security) == ("POST", [{"writeKey": []}]), path
+        elif path == "/sourceConfig":  # Basic, or the key as ?writeKey=
+            assert security == [{"writeKey": []}, {}]
+            assert [p["name"] for p in operation["parameters"]] == ["writeKey"]
+        elif path.startswith(("/v1/profiles", "/v1/jobs")):
+            assert security == [{"apiToken": []}], (method, path)
+        else:  # the SDK settings (the key is in the path), and the operator's endpoints
+            assert path in ("/v1/projects/{write_key}/settings", "/healthz", "/readyz",
+                            "/metrics"), path  # fmt: skip
+            assert security is None, path
+
+
+def unauthorized(detail: str, challenge: str) -> tuple[int, dict[str, Any], str]:
+    body = {"type": "https://omnichannel.dev/problems/unauthorized",
+            "title": "Authentication is required", "status": 401, "detail": detail}  # fmt: skip
+    return 401, body, challenge
+
+
+NO_TOKEN = "Send an API token as `Authorization: Bearer …` (`omni tokens create`)."
+BEARER = 'Bearer realm="omnichannel"'
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, unauthorized(NO_TOKEN, BEARER)),
+        ({"Authorization": "Basic d2tfeDo="}, unauthorized(NO_TOKEN, BEARER)),
+        ({"Authorization": "Bearer"}, unauthorized(NO_TOKEN, BEARER)),
+        ({"Authorization": "Bearer "}, unauthorized(NO_TOKEN, BEARER)),
+        ({"Authorization": "bearer omni_nope"},
+         unauthorized("Unknown or revoked API token.", BEARER)),
+    ],
+)  # fmt: skip
+async def test_refusals_are_still_the_apps_own(
+    app_client: httpx.AsyncClient,
+    headers: dict[str, str],
+    expected: tuple[int, dict[str, Any], str],
+) -> None:
+    """Declaring the schemes changed no answer: problem+json with the app's challenge, never
+    FastAPI's own 403 ``Not authenticated``."""
+    answer = await app_client.get("/v1/profiles/lookup?type=email&value=a@b.co", headers=headers)
+    status, body, challenge = expected
+    assert (answer.status_code, answer.json(), answer.headers.get("www-authenticate")) == (
+        status, body, challenge)  # fmt: skip
+    assert answer.headers["content-type"] == PROBLEM
+
+
+async def test_a_role_short_of_the_operation_is_still_a_403_naming_the_roles(
+    app_client: httpx.AsyncClient,
+) -> None:
+    store = await make_token(app_platform(app_client), "store")
+    answer = await app_client.get("/v1/profiles/p-1/export", headers=store)
+    assert answer.status_code == 403
+    assert answer.headers["content-type"] == PROBLEM
+    assert answer.json() == {
+        "type": "https://omnichannel.dev/problems/forbidden",
+        "title": "This credential may not do that",
+        "status": 403,
+        "detail": "The store role may not do this; it needs one of: admin.",
+    }
+    assert "www-authenticate" not in answer.headers
+
+
+async def test_write_keys_are_still_refused_as_before(app_client: httpx.AsyncClient) -> None:
+    missing = await app_client.post("/v1/track", json={"userId": "u", "event": "E"})
+    unknown = await app_client.post(
+        "/v1/track", json={"userId": "u", "event": "E"}, auth=basic("wk_nope")
+    )
+    for answer in (missing, unknown):
+        assert answer.status_code == 401
+        assert answer.headers["content-type"] == PROBLEM
+        assert answer.headers["www-authenticate"] == 'Basic realm="omnichannel"'
