@@ -15,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.exc import DBAPIError
 from starlette.responses import Response
 
+from omnichannel.apidocs.problems import problems
 from omnichannel.errors import Unavailable
 from omnichannel.events import repository as events_repo
 from omnichannel.events.metrics import backlog_families
@@ -32,7 +33,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "not ready: the problem says why"}})
+@router.get("/readyz", responses=problems(503))
 @router.head("/readyz", include_in_schema=False)
 async def readyz(platform: Platform = Depends(get_platform)) -> dict[str, str]:
     """Readiness: the database answers and its schema is current."""

@@ -7,7 +7,6 @@ from the database.
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,9 +81,8 @@ def test_the_docs_render_with_no_internet(
     lookup.locator("tr[data-param-name=type] input").fill("email")
     lookup.locator("tr[data-param-name=value] input").fill("nobody@example.com")
     lookup.locator("button.execute").click()
-    expect(lookup.locator(".live-responses-table tbody .response-col_status")).to_have_text(
-        re.compile(r"^404\b")
-    )
+    # Just "404": Swagger UI marks an answer the document does not list "Undocumented".
+    expect(lookup.locator(".live-responses-table tbody .response-col_status")).to_have_text("404")
     lookup.screenshot(path=str(artifacts / "docs-swagger-ui-lookup.png"))
     assert errors == [
         "Failed to load resource: the server responded with a status of 404 (Not Found)"

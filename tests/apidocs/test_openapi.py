@@ -3,6 +3,7 @@ authenticated, what it answers when refused, and what it takes."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -122,3 +123,56 @@ async def test_write_keys_are_still_refused_as_before(app_client: httpx.AsyncCli
         assert answer.status_code == 401
         assert answer.headers["content-type"] == PROBLEM
         assert answer.headers["www-authenticate"] == 'Basic realm="omnichannel"'
+
+
+def answers(operation: dict[str, Any]) -> dict[str, str]:
+    """Each status the operation lists, with the media type of its body."""
+    return {status: ",".join(response.get("content", {}))
+            for status, response in operation["responses"].items()}  # fmt: skip
+
+
+def test_invalid_input_is_documented_as_the_400_problem_it_is(document: dict[str, Any]) -> None:
+    # FastAPI's 422 HTTPValidationError, never answered, is gone, schemas and all.
+    assert all("422" not in operation["responses"] for operation in operations(document).values())
+    assert "ValidationError" not in json.dumps(document)
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for (_, path), operation in operations(document).items():
+        for status, response in operation["responses"].items():
+            if status >= "400":
+                assert response["content"] == {PROBLEM: {"schema": problem_ref}}, (path, status)
+                assert response["description"], (path, status)
+
+
+def test_each_operation_lists_the_refusals_it_may_answer(document: dict[str, Any]) -> None:
+    role_bound = {("PUT", "/v1/profiles/{profile_id}/consents"),
+                  ("POST", "/v1/profiles/{profile_id}/split"),
+                  ("GET", "/v1/profiles/{profile_id}/export"),
+                  ("DELETE", "/v1/profiles/{profile_id}")}  # fmt: skip
+    for (method, path), operation in operations(document).items():
+        refusals = [status for status in answers(operation) if status >= "400"]
+        if path.startswith(("/v1/profiles", "/v1/jobs")):
+            expected = ["400", "401", "403", "404"] if (method, path) in role_bound else [
+                "400", "401", "404"]  # fmt: skip
+            if path.endswith("/split"):
+                expected.append("409")  # a merge already split
+            assert refusals == expected, (method, path)
+        elif path in INGESTION:
+            assert refusals == ["400", "401", "415"], path
+        elif path in ("/sourceConfig", "/v1/projects/{write_key}/settings"):
+            assert refusals == ["401"], path
+        else:
+            assert refusals == (["503"] if path == "/readyz" else []), path
+
+
+async def test_an_invalid_request_is_answered_as_the_problem_schema_says(
+    app_client: httpx.AsyncClient, document: dict[str, Any]
+) -> None:
+    admin = await make_token(app_platform(app_client), "admin")
+    answer = await app_client.get("/v1/profiles/lookup?type=email", headers=admin)  # no value
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == PROBLEM
+    schema = document["components"]["schemas"]["Problem"]
+    body = answer.json()
+    assert set(schema["required"]) <= set(body) <= set(schema["properties"])
+    assert body["errors"] == [{"field": "value", "message": "Field required"}]
+    assert set(body["errors"][0]) == set(schema["properties"]["errors"]["items"]["required"])

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from omnichannel.apidocs import pages
+from omnichannel.apidocs import openapi, pages
 
 
 def install(app: FastAPI) -> None:
-    """Serve the documentation pages on ``app`` (made with ``docs_url=None, redoc_url=None``)."""
+    """Serve the documentation pages on ``app`` (made with ``docs_url=None, redoc_url=None``)
+    and its OpenAPI document as the app answers."""
+    openapi.install(app)
     pages.install(app)

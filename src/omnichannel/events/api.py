@@ -44,6 +44,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from omnichannel.apidocs.problems import problems
 from omnichannel.errors import (
     InvalidJSON,
     InvalidRequest,
@@ -75,6 +76,7 @@ WRITE_KEY = HTTPBasic(
     auto_error=False,
 )
 BY_WRITE_KEY = [Security(WRITE_KEY)]
+INGESTION_PROBLEMS = problems(400, 401, 415)
 
 
 RUDDERSTACK_HEADERS = ["AnonymousId", "SentAt"]
@@ -364,6 +366,7 @@ for _type in MESSAGE_TYPES:
         _documented(ENDPOINTS[f"/v1/{_type}"], _type, _doc),
         methods=["POST"],
         dependencies=BY_WRITE_KEY,
+        responses=INGESTION_PROBLEMS,
     )
 router.add_api_route(
     "/batch",
@@ -375,6 +378,7 @@ router.add_api_route(
     ),
     methods=["POST"],
     dependencies=BY_WRITE_KEY,
+    responses=INGESTION_PROBLEMS,
 )
 
 
@@ -382,6 +386,7 @@ router.add_api_route(
     "/sourceConfig",
     dependencies=BY_WRITE_KEY,
     openapi_extra={"security": [{}]},  # or none, with the key as ?writeKey=
+    responses=problems(401),
 )
 async def rudderstack_source_config(
     request: Request,
@@ -393,7 +398,7 @@ async def rudderstack_source_config(
     return await source_config(request, platform)
 
 
-@router.get("/projects/{write_key}/settings")
+@router.get("/projects/{write_key}/settings", responses=problems(401))
 async def settings_for_sdks(
     write_key: str, request: Request, platform: Platform = Depends(get_platform)
 ) -> Response:

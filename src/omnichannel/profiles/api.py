@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
+from omnichannel.apidocs.problems import problems
 from omnichannel.auth.service import ANY_ROLE, Principal, require
 from omnichannel.errors import NotFound
 from omnichannel.events.models import SOURCE_KINDS
@@ -24,7 +25,10 @@ from omnichannel.profiles.schemas import (
     TimelinePage,
 )
 
-router = APIRouter(prefix="/v1", tags=["profiles"])
+# Every route takes a token, reads an id (or identifier) that may be unknown, and may be sent
+# something invalid; those whose role may fall short add their 403.
+router = APIRouter(prefix="/v1", tags=["profiles"], responses=problems(400, 401, 404))
+MAY_REFUSE_THE_ROLE = problems(403)
 # A consent change that lost a race with a merge of the profile, or with another change of it,
 # is run again this many times in all before the client hears of it.
 CHANGE_ATTEMPTS = 5
@@ -82,7 +86,9 @@ async def timeline(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.put("/profiles/{profile_id}/consents", response_model=ProfileOut)
+@router.put(
+    "/profiles/{profile_id}/consents", response_model=ProfileOut, responses=MAY_REFUSE_THE_ROLE
+)
 async def put_consents(
     profile_id: str,
     body: ConsentsIn,
@@ -112,7 +118,7 @@ async def merges(
         return await service.merges(session, profile_id)
 
 
-@router.post("/profiles/{profile_id}/split", response_model=MergeOut)
+@router.post("/profiles/{profile_id}/split", response_model=MergeOut, responses=problems(403, 409))
 async def split(
     profile_id: str,
     body: SplitIn | None = None,
@@ -125,7 +131,7 @@ async def split(
         return await identity.split(rt, session, profile_id, body.merge_id if body else None)
 
 
-@router.get("/profiles/{profile_id}/export")
+@router.get("/profiles/{profile_id}/export", responses=MAY_REFUSE_THE_ROLE)
 async def export(
     profile_id: str, platform: Platform = Depends(get_platform), _: Principal = Depends(require())
 ) -> Any:
@@ -134,7 +140,12 @@ async def export(
         return await service.export(session, profile_id)
 
 
-@router.delete("/profiles/{profile_id}", response_model=JobOut, status_code=202)
+@router.delete(
+    "/profiles/{profile_id}",
+    response_model=JobOut,
+    status_code=202,
+    responses=MAY_REFUSE_THE_ROLE,
+)
 async def erase(
     profile_id: str, platform: Platform = Depends(get_platform), _: Principal = Depends(require())
 ) -> Any:
