@@ -15,6 +15,7 @@ from omnichannel.console.router import install as install_console
 from omnichannel.errors import install_handlers
 from omnichannel.events.api import IngestionEdge, rudderstack_router
 from omnichannel.events.api import router as ingestion_router
+from omnichannel.events.openapi import SCHEMAS as INGESTION_SCHEMAS
 from omnichannel.kit.clock import Clock
 from omnichannel.platform import Platform
 from omnichannel.profiles.api import router as profiles_router
@@ -58,5 +59,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(profiles_router)
     app.include_router(system_router)
     install_console(app)
-    install_docs(app)
+    install_docs(app, schemas=INGESTION_SCHEMAS)
     return app

@@ -24,14 +24,16 @@ REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"  # in Redoc's menu; the 
 
 @pytest.fixture
 def docs_server(sqlite_template: Path, tmp_path: Path) -> Iterator[Live]:
-    """A real ``omni serve`` over a fresh database, with an admin token made by the CLI."""
+    """A real ``omni serve`` over a fresh database, with an admin token and a web source's write
+    key made by the CLI."""
     path = tmp_path / "omni.db"
     shutil.copyfile(sqlite_template, path)
     db = f"sqlite+aiosqlite:///{path}"
     token = omni(db, "tokens", "create", "--role", "admin", "--name", "docs")
+    key = omni(db, "sources", "create", "--kind", "web", "--name", "Web shop")
     process, url = server(db, tmp_path / "serve.log")
     try:
-        yield Live(url, {}, token)
+        yield Live(url, {"web": key}, token)
     finally:
         process.stop()
 
@@ -66,6 +68,7 @@ def test_the_docs_render_with_no_internet(
     expect(page.locator(".opblock-summary-path", has_text="/v1/track").first).to_be_visible()
     expect(page.locator(".opblock-summary-path", has_text="/v1/profiles/lookup")).to_be_visible()
     page.screenshot(path=str(artifacts / "docs-swagger-ui.png"))
+    assert page.locator(".errors-wrapper").count() == 0  # Swagger UI found the document sound
     assert errors == []
 
     # Authorize with the API token, and try a lookup: a 404 (no such profile), not a 401.
@@ -88,6 +91,23 @@ def test_the_docs_render_with_no_internet(
         "Failed to load resource: the server responded with a status of 404 (Not Found)"
     ]
     errors.clear()
+
+    # The write key as Basic-auth user name, and the documented example of a track call: taken.
+    page.click("button.authorize")
+    dialog = page.locator(".auth-container", has_text="writeKey")
+    dialog.locator("input[name=username]").fill(docs_server.keys["web"])
+    dialog.locator("button.authorize").click()
+    expect(dialog.get_by_text("Authorized", exact=True)).to_be_visible()
+    dialog.locator("button.btn-done").click()
+    track = page.locator("#operations-ingestion-track_v1_track_post")
+    track.locator(".opblock-summary").click()
+    track.locator("button.try-out__btn").click()
+    expect(track.locator("textarea.body-param__text")).to_contain_text("Order Completed")
+    track.locator("button.execute").click()
+    expect(track.locator(".live-responses-table tbody .response-col_status")).to_have_text("200")
+    expect(track.locator(".live-responses-table")).to_contain_text('"success": true')
+    track.screenshot(path=str(artifacts / "docs-swagger-ui-track.png"))
+    assert errors == []
 
     page.goto(f"{docs_server.url}/redoc")
     expect(page.get_by_role("heading", name=f"Omnichannel ({__version__})")).to_be_visible()

@@ -176,3 +176,50 @@ async def test_an_invalid_request_is_answered_as_the_problem_schema_says(
     assert set(schema["required"]) <= set(body) <= set(schema["properties"])
     assert body["errors"] == [{"field": "value", "message": "Field required"}]
     assert set(body["errors"][0]) == set(schema["properties"]["errors"]["items"]["required"])
+
+
+def test_ingestion_operations_describe_the_body_they_read(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for path in INGESTION:
+        body = document["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True
+        assert list(body["content"]) == ["application/json"], path
+        assert "gzip" in body["description"]
+        name = "Batch" if path == "/v1/batch" else path.removeprefix("/v1/").title()
+        assert body["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{name}"}  # fmt: skip
+        assert "writeKey" in schemas[name]["properties"]
+        if name != "Batch":  # the path says the type
+            assert "type" not in schemas[name].get("required", []), name
+    items = schemas["Batch"]["properties"]["batch"]["items"]["oneOf"]
+    assert items == [
+        {"allOf": [{"$ref": f"#/components/schemas/{name}"}, {"required": ["type"]}]}
+        for name in ("Identify", "Track", "Page", "Screen", "Group", "Alias")
+    ]
+    assert schemas["Batch"]["required"] == ["batch"]
+    assert schemas["Track"]["required"] == ["event"]
+    assert schemas["Alias"]["required"] == ["previousId"]
+
+
+async def test_each_documented_example_is_taken_and_each_required_field_is_required(
+    app_client: httpx.AsyncClient, web_key: str, document: dict[str, Any]
+) -> None:
+    schemas = document["components"]["schemas"]
+    for path in INGESTION:
+        media = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        example = media["example"]
+        answer = await app_client.post(path, json=example, auth=basic(web_key))
+        assert answer.status_code == 200, (path, answer.text)
+        assert answer.json()["success"] is True, path
+        name = media["schema"]["$ref"].rsplit("/", 1)[1]
+        for field in schemas[name].get("required", []):
+            without = {k: v for k, v in example.items() if k != field}
+            refused = await app_client.post(path, json=without, auth=basic(web_key))
+            assert refused.status_code == 400, (path, field)
+            assert field in [e["field"] for e in refused.json()["errors"]], (path, field)
+
+
+def test_the_job_operation_says_what_a_job_is(document: dict[str, Any]) -> None:
+    description = document["paths"]["/v1/jobs/{job_id}"]["get"]["description"]
+    assert "erasure" in description
+    assert "`queued`" in description and "`done`" in description

@@ -57,6 +57,7 @@ from omnichannel.errors import (
     http_problem,
     problem_response,
 )
+from omnichannel.events import openapi
 from omnichannel.events.health import record_rejection
 from omnichannel.events.metrics import REQUESTS
 from omnichannel.events.schemas import MESSAGE_TYPES, NUL_ERROR, nul_field
@@ -367,6 +368,7 @@ for _type in MESSAGE_TYPES:
         methods=["POST"],
         dependencies=BY_WRITE_KEY,
         responses=INGESTION_PROBLEMS,
+        openapi_extra=openapi.one_call(_type),
     )
 router.add_api_route(
     "/batch",
@@ -379,6 +381,7 @@ router.add_api_route(
     methods=["POST"],
     dependencies=BY_WRITE_KEY,
     responses=INGESTION_PROBLEMS,
+    openapi_extra=openapi.batch(),
 )
 
 

@@ -161,6 +161,10 @@ async def erase(
 async def get_job(
     job_id: str, platform: Platform = Depends(get_platform), _: Principal = Depends(ANY_ROLE)
 ) -> Any:
+    """A job the API started, to poll: a GDPR erasure (``kind`` ``erase``, ``subject`` the
+    profile id), whose id ``DELETE /v1/profiles/{profile_id}`` answers with. ``status`` is
+    ``queued`` until the worker has run it, then ``done``, with ``finished_at`` and a ``result``
+    counting what went (``profiles``, ``events``, ``identifiers_suppressed``)."""
     async with platform.rt.db.read() as session:
         job = await jobs.get_job(session, job_id)
     if job is None:
