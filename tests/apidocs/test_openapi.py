@@ -211,12 +211,41 @@ async def test_each_documented_example_is_taken_and_each_required_field_is_requi
         answer = await app_client.post(path, json=example, auth=basic(web_key))
         assert answer.status_code == 200, (path, answer.text)
         assert answer.json()["success"] is True, path
+        answered = document["paths"][path]["post"]["responses"]["200"]["content"]
+        assert_shaped(answer.json(), named(document, answered["application/json"]["schema"]))
         name = media["schema"]["$ref"].rsplit("/", 1)[1]
         for field in schemas[name].get("required", []):
             without = {k: v for k, v in example.items() if k != field}
             refused = await app_client.post(path, json=without, auth=basic(web_key))
             assert refused.status_code == 400, (path, field)
             assert field in [e["field"] for e in refused.json()["errors"]], (path, field)
+
+
+def named(document: dict[str, Any], ref: dict[str, str]) -> dict[str, Any]:
+    schema: dict[str, Any] = document["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def assert_shaped(body: dict[str, Any], schema: dict[str, Any]) -> None:
+    """``body`` has every field ``schema`` requires, and none it does not name."""
+    assert set(schema["required"]) <= set(body) <= set(schema["properties"]), (body, schema)
+
+
+async def test_a_batch_is_answered_with_the_verdicts_documented(
+    app_client: httpx.AsyncClient, web_key: str, document: dict[str, Any]
+) -> None:
+    batch = {"batch": [{"type": "track", "userId": "u-1", "event": "Viewed"},
+                       {"type": "track", "userId": "u-1"}]}  # fmt: skip
+    answer = await app_client.post("/v1/batch", json=batch, auth=basic(web_key))
+    assert answer.status_code == 200
+    verdicts = named(document, {"$ref": "#/components/schemas/Verdicts"})
+    assert_shaped(answer.json(), verdicts)
+    item = verdicts["properties"]["results"]["items"]
+    accepted, rejected = answer.json()["results"]
+    assert_shaped(accepted, item)
+    assert_shaped(rejected, item)
+    assert (accepted["status"], rejected["status"]) == ("accepted", "rejected")
+    assert_shaped(rejected["errors"][0], item["properties"]["errors"]["items"])
 
 
 def test_the_job_operation_says_what_a_job_is(document: dict[str, Any]) -> None:

@@ -1,11 +1,12 @@
-"""What the ingestion routes take, for the OpenAPI document: they read their body themselves
-(``events.api``: the raw bytes, gzip or not, parsed by orjson, for speed), so FastAPI cannot
-see it.
+"""What the ingestion routes take and answer, for the OpenAPI document: they read their body
+themselves (``events.api``: the raw bytes, gzip or not, parsed by orjson, for speed) and build
+their answer by hand, so FastAPI can see neither.
 
 The message shapes are those of the pydantic models that validate each message
 (``events.schemas``), as JSON Schema under their own names (``SCHEMAS``, which
-``apidocs.openapi`` adds to the document's components); ``one_call`` and ``batch`` are the routes'
-``openapi_extra``, with an example each. Nothing here is used to read a request.
+``apidocs.openapi`` adds to the document's components), with the answers (``Accepted``,
+``Verdicts``); ``one_call`` and ``batch`` are the routes' ``openapi_extra``, with an example
+each. Nothing here is used to read a request or to answer one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from omnichannel.apidocs import problems
 from omnichannel.events.schemas import Alias, Group, Identify, Page, Screen, Track
 
 MODELS: dict[str, type[BaseModel]] = {
@@ -34,8 +36,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 ENCODING = "It may be gzip-compressed (`Content-Encoding: gzip`)."
 
 
+def _named(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 def _ref(type_: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{MODELS[type_].__name__}"}
+    return _named(MODELS[type_].__name__)
 
 
 def _shape(type_: str) -> dict[str, Any]:
@@ -76,15 +82,61 @@ BATCH: dict[str, Any] = {
     },
     "additionalProperties": True,
 }
+MESSAGE_ID = {"type": "string", "description": "the message's `messageId`, or the one given it"}
+ACCEPTED: dict[str, Any] = {
+    "title": "Accepted",
+    "description": "The message is stored (or was already: a retry is stored once).",
+    "type": "object",
+    "required": ["success", "messageId"],
+    "properties": {"success": {"const": True}, "messageId": MESSAGE_ID},
+}
+VERDICTS: dict[str, Any] = {
+    "title": "Verdicts",
+    "description": "What became of each message: the accepted ones are stored, even when others "
+    "are rejected (when none is acceptable, the answer is a 400).",
+    "type": "object",
+    "required": ["success", "accepted", "rejected", "results"],
+    "properties": {
+        "success": {"type": "boolean", "description": "whether every message was accepted"},
+        "accepted": {"type": "integer"},
+        "rejected": {"type": "integer"},
+        "results": {
+            "type": "array",
+            "description": "one per message, in the batch's order",
+            "items": {
+                "type": "object",
+                "required": ["index", "status"],
+                "properties": {
+                    "index": {"type": "integer", "description": "its place in the batch"},
+                    "status": {"enum": ["accepted", "rejected"]},
+                    "messageId": MESSAGE_ID | {"description": "of an accepted message"},
+                    "errors": {
+                        "type": "array",
+                        "description": "of a rejected message: each field at fault",
+                        "items": problems.SCHEMA["properties"]["errors"]["items"],
+                    },
+                },
+            },
+        },
+    },
+}
 SCHEMAS: dict[str, dict[str, Any]] = {
     **{model.__name__: _shape(type_) for type_, model in MODELS.items()},
     "Batch": BATCH,
+    "Accepted": ACCEPTED,
+    "Verdicts": VERDICTS,
 }
 
 
-def _body(description: str, schema: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+def _body(
+    description: str, schema: dict[str, Any], example: dict[str, Any], answer: str
+) -> dict[str, Any]:
     content = {"application/json": {"schema": schema, "example": example}}
-    return {"requestBody": {"required": True, "description": description, "content": content}}
+    answered = {"content": {"application/json": {"schema": _named(answer)}}}
+    return {
+        "requestBody": {"required": True, "description": description, "content": content},
+        "responses": {"200": answered},
+    }
 
 
 def one_call(type_: str) -> dict[str, Any]:
@@ -92,6 +144,7 @@ def one_call(type_: str) -> dict[str, Any]:
         f"The `{type_}` message, 32 KB at most (`OMNI_MAX_EVENT_BYTES`). {ENCODING}",
         _ref(type_),
         EXAMPLES[type_],
+        "Accepted",
     )
 
 
@@ -101,6 +154,7 @@ def batch() -> dict[str, Any]:
     return _body(
         '`{"batch": [...]}`: up to 2,500 messages (`OMNI_MAX_BATCH_EVENTS`) and 500 KB '
         f"(`OMNI_MAX_BATCH_BYTES`). {ENCODING}",
-        {"$ref": "#/components/schemas/Batch"},
+        _named("Batch"),
         example,
+        "Verdicts",
     )
