@@ -50,6 +50,8 @@ def _shape(type_: str) -> dict[str, Any]:
     required = [name for name in schema.pop("required", []) if name != "type"]
     if required:
         schema["required"] = required
+    for field in schema["properties"].values():
+        field.pop("title", None)  # pydantic's, from the name: "Messageid"
     schema["properties"]["type"]["description"] = (
         f"required in a batch; on `/v1/{type_}` the path says it"
     )
