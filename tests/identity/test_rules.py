@@ -95,8 +95,10 @@ def test_extract_takes_every_identifier_a_message_carries() -> None:
     ("spelt", "type_"),
     [
         ("shopifyCustomerId", "shopify_customer_id"),
-        ("shopifyCustomerID", "shopify_customer_id"),  # an acronym is one word, not "i_d"
-        ("CRM-ID", "crm_id"),  # dropped before, with a 200
+        # Split before each capital, as it always was: identifiers are stored under it.
+        ("shopifyCustomerID", "shopify_customer_i_d"),
+        ("md5hash", "md5hash"),
+        ("CRM-ID", "crm_id"),  # dropped before, with a 200: read by its words
         ("android.idfa", "android_idfa"),  # as Segment's mobile SDKs name theirs
         ("loyalty card", "loyalty_card"),
         ("utm2Source", "utm2_source"),
@@ -109,6 +111,24 @@ def test_extract_takes_every_identifier_a_message_carries() -> None:
 )
 def test_a_type_is_read_as_people_spell_it(spelt: str, type_: str | None) -> None:
     assert RULES.normalise_type(spelt) == type_
+
+
+def test_external_ids_never_carry_a_user_id_or_an_anonymous_id() -> None:
+    """Those come from userId and anonymousId alone: a CRM's account id typed "User ID" made
+    two customers' events carry a second user id, and the limit dropped their own."""
+    spellings = ("user_id", "userId", "User ID", "user-id", "anonymousId", "anonymous id")
+    message = {
+        "type": "identify",
+        "userId": "d1",
+        "context": {"externalIds": [{"id": "acct-1", "type": t} for t in spellings]},
+    }
+    assert [(i.type, i.value) for i in extract(message, RULES)] == [("user_id", "d1")]
+
+
+def test_a_lookup_names_a_type_as_an_event_may_carry_it() -> None:
+    assert RULES.lookup_type("phoneNumber") == "phone"  # a trait's name
+    assert RULES.lookup_type("telegramId") == "telegram_id"
+    assert RULES.lookup_type("shopifyCustomerID") == RULES.normalise_type("shopifyCustomerID")
 
 
 def test_a_groups_traits_are_the_groups_not_the_persons_identifiers() -> None:

@@ -138,13 +138,15 @@ async def test_lookup_takes_a_type_spelt_as_events_spell_it(
     await send(
         app_client,
         web_key,
-        {"type": "identify", "userId": "u1", "traits": {"telegramId": "555"},
-         "context": {"externalIds": [{"id": "C-9", "type": "shopifyCustomerID"}]}},
+        {"type": "identify", "userId": "u1",
+         "traits": {"telegramId": "555", "phoneNumber": "067 123 45 67"},
+         "context": {"externalIds": [{"id": "C-9", "type": "shopifyCustomerId"}]}},
     )  # fmt: skip
     found = {
         (await lookup(app_client, admin, type_, value))["id"]
         for type_, value in (("telegramId", "555"), ("telegram_id", "555"),
-                             ("shopifyCustomerID", "C-9"), ("shopify_customer_id", "C-9"))
+                             ("phoneNumber", "0671234567"), ("phone", "+380671234567"),
+                             ("shopifyCustomerId", "C-9"), ("shopify_customer_id", "C-9"))
     }  # fmt: skip
     assert len(found) == 1
 

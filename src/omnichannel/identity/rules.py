@@ -48,9 +48,12 @@ TRAIT_IDENTIFIERS |= {
     "posCustomerId": "pos_customer_id",
 }
 CUSTOM_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-# A type as people write it: camelCase, snake_case, Segment's dotted "android.idfa", "CRM-ID".
-TYPE_SPELLING = re.compile(r"[A-Za-z0-9_.\- ]+")
-# Its words: an acronym ("ID" of "shopifyCustomerID") is one word, digits stay with theirs.
+# The types only ``userId`` and ``anonymousId`` set: an ``externalIds`` entry read as one (a
+# CRM's "userID") would put a second user id on the event, and the limit then drops one of them.
+TOP_LEVEL_TYPES = ("user_id", "anonymous_id")
+# A type written with separators: Segment's dotted "android.idfa", "CRM-ID", "loyalty card".
+SEPARATED = re.compile(r"[A-Za-z0-9_]+(?:[.\- ]+[A-Za-z0-9_]+)+")
+# Their words: an acronym ("CRM") is one word, digits stay with theirs.
 TYPE_WORDS = re.compile(r"[A-Z]+(?![a-z])[0-9]*|[A-Z]?[a-z]+[0-9]*|[0-9]+")
 MAX_VALUE_LENGTH = 255
 
@@ -101,12 +104,28 @@ class MergeRules:
         return Identifier(type_, value)
 
     def normalise_type(self, raw: Any) -> str | None:
-        """An identifier type in snake_case (``shopifyCustomerID`` → ``shopify_customer_id``),
-        or None when it is not one."""
-        if not isinstance(raw, str) or not TYPE_SPELLING.fullmatch(raw.strip()):
+        """An identifier type in snake_case (``shopifyCustomerId`` → ``shopify_customer_id``),
+        or None when it is not one.
+
+        camelCase is split before each capital (``shopifyCustomerID`` → ``…_i_d``), as it
+        always was: identifiers are stored under these names, and another reading would leave
+        them behind. A type with separators, which was not taken before, is read by its words
+        (``CRM-ID`` → ``crm_id``)."""
+        if not isinstance(raw, str):
             return None
-        type_ = "_".join(TYPE_WORDS.findall(raw)).lower()
+        raw = raw.strip()
+        if SEPARATED.fullmatch(raw):
+            type_ = "_".join(TYPE_WORDS.findall(raw)).lower()
+        else:
+            type_ = re.sub(r"(?<!^)(?=[A-Z])", "_", raw).lower()
         return type_ if CUSTOM_TYPE.match(type_) else None
+
+    def lookup_type(self, raw: Any) -> str | None:
+        """A type as a lookup names it: as an event would carry it, a trait's name included
+        (``phoneNumber`` is a phone)."""
+        if isinstance(raw, str) and raw.strip() in TRAIT_IDENTIFIERS:
+            return TRAIT_IDENTIFIERS[raw.strip()]
+        return self.normalise_type(raw)
 
     def _phone(self, value: str) -> str | None:
         try:
@@ -146,7 +165,7 @@ def _places(
         for item in external:
             if isinstance(item, dict):
                 custom = rules.normalise_type(item.get("type"))
-                if custom and custom != "anonymous_id":
+                if custom and custom not in TOP_LEVEL_TYPES:
                     yield item, "id", custom
     device = context.get("device")
     if isinstance(device, dict):

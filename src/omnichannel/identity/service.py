@@ -291,7 +291,7 @@ async def subtree(session: AsyncSession, root: str) -> list[str]:
 async def holder(session: AsyncSession, rules: MergeRules, type_: str, value: str) -> str | None:
     """The profile an identifier is filed under, normalised the way events are. Merges move
     identifiers to the survivor, so this is the live profile; ``lookup`` makes sure of it."""
-    normalised = rules.normalise_type(type_)  # spelt as an event may spell it: telegramId
+    normalised = rules.lookup_type(type_)  # spelt as an event may spell it: telegramId
     if normalised is None:
         raise InvalidRequest(
             f"'{type_}' is not an identifier type; use e.g. email, phone or user_id.",
