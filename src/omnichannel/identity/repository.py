@@ -120,6 +120,17 @@ async def bump_versions(session: AsyncSession, expected: dict[str, int]) -> bool
     return changed == len(items)
 
 
+async def bump_live(session: AsyncSession, profile_id: str) -> bool:
+    """Bump a profile's version, whatever it is, if it is still live; False if it is not."""
+    result = await session.execute(
+        update(Profile)
+        .where(Profile.id == profile_id, Profile.merged_into.is_(None))
+        .values(version=Profile.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def insert_profiles(
     db: Database,
     session: AsyncSession,

@@ -403,7 +403,10 @@ async def erase(rt: Runtime, session: AsyncSession, profile_ids: Sequence[str]) 
     return await repo.erase(rt.db, session, profile_ids, rt.clock.now())
 
 
-async def touch(session: AsyncSession, profile_ids: Sequence[str]) -> None:
-    """Claim these profiles for this transaction: a concurrent merge of them will retry."""
-    if not await repo.bump_versions(session, await repo.versions(session, profile_ids)):
-        raise StaleGraph("a profile changed under this transaction")
+async def claim(session: AsyncSession, profile_id: str) -> None:
+    """Claim a live profile for this transaction: its version moves on, so a merge of it that
+    read the old one retries, and its row is held to the commit, so another change of it waits
+    its turn instead of failing a version check. StaleGraph if it was merged away or erased
+    since it was read."""
+    if not await repo.bump_live(session, profile_id):
+        raise StaleGraph("the profile was merged away or erased under this transaction")

@@ -100,8 +100,9 @@ async def set_consents(
     # otherwise it could land after the erasure, on a profile that no longer exists.
     await identity.share_resolution(rt, session)
     root = await live_id(session, profile_id)
-    # Bumping the version makes a concurrent merge of this profile wait for (or retry after) us.
-    await identity.touch(session, [root])
+    # Bumping the version makes a concurrent merge of this profile retry after us, and holding
+    # its row makes another change of it wait.
+    await identity.claim(session, root)
     source = await system_source(rt, session)
     given: dict[str, dict[str, bool]] = {}
     for consent in consents:
