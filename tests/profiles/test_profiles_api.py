@@ -278,6 +278,9 @@ async def test_a_split_gives_back_the_events_made_while_merged(
     bruno = await lookup(app_client, admin, "anonymous_id", "bdev9")
     await send(app_client, web_key, {"type": "identify", "userId": "ua", "anonymousId": "bdev9",
                                      "timestamp": at(2)})  # fmt: skip
+    clock = app_platform(app_client).rt.clock
+    assert isinstance(clock, FrozenClock)
+    clock.advance(timedelta(seconds=30))  # what comes now, the graph takes in after the merge
     await send(
         app_client,
         web_key,
@@ -328,6 +331,43 @@ async def test_a_split_gives_back_the_events_made_while_merged(
         if e["type"] == "identify" and e["timestamp"] == at(2).replace("+00:00", "Z")
     )
     assert link["payload"]["userId"] == "ua" and "anonymousId" not in link["payload"]
+
+
+async def test_a_split_tells_what_came_while_merged_by_the_servers_clock(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """Told by the events' own times, a link imported days late made Alice's e-mail look new,
+    and the split gave it to Bruno; Bruno's e-mail from his tablet's offline queue, dated before
+    the link, looked old and stayed with Alice."""
+    clock = app_platform(app_client).rt.clock
+    assert isinstance(clock, FrozenClock)
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "userId": "ua", "traits": {"email": "alice@a.co"}, "timestamp": at(0)},
+        {"type": "page", "anonymousId": "bdev9", "timestamp": at(1)},
+    )
+    bruno = await lookup(app_client, admin, "anonymous_id", "bdev9")
+    clock.advance(timedelta(minutes=5))
+    days_ago = START - timedelta(days=3)
+    await send(app_client, web_key, {"type": "identify", "userId": "ua", "anonymousId": "bdev9",
+                                     "timestamp": days_ago.isoformat()})  # fmt: skip
+    clock.advance(timedelta(minutes=5))
+    await send(
+        app_client,
+        web_key,
+        # Alice, on Bruno's tablet, signed out, gives her own e-mail, held since before the link.
+        {"type": "identify", "anonymousId": "bdev9", "traits": {"email": "alice@a.co"},
+         "timestamp": at(12)},
+        # The tablet's offline queue: an e-mail Bruno gave before the link was made.
+        {"type": "identify", "anonymousId": "bdev9", "traits": {"email": "bruno@b.co"},
+         "timestamp": (days_ago - timedelta(hours=1)).isoformat()},
+    )  # fmt: skip
+    split = await app_client.post(f"/v1/profiles/{bruno['id']}/split", headers=admin)
+    assert split.status_code == 200, split.text
+    alice = await lookup(app_client, admin, "user_id", "ua")
+    assert (await lookup(app_client, admin, "email", "alice@a.co"))["id"] == alice["id"]
+    assert (await lookup(app_client, admin, "email", "bruno@b.co"))["id"] == bruno["id"]
 
 
 async def test_a_merge_deeper_in_a_chain_splits_from_the_live_profile(

@@ -6,10 +6,11 @@ other side is that side's own: it moves there, before traits, consents and searc
 rebuilt from each side's events (``wiring`` runs this handler first). An event carrying
 identifiers of both sides (the one that made the merge) stays with the survivor.
 
-An identifier first seen while the two were one (the other person's new e-mail, given on their
-own device) was filed under the survivor; it is the other side's if every event carrying it
-is: it goes there with them. A change made through the API (a consent an agent set) carries no
-identifier: it goes with the profile it named, if that was the other side.
+An identifier the graph took in while the two were one (by the server's clock: the other
+person's new e-mail, given on their own device) was filed under the survivor; it is the other
+side's if every event carrying it is: it goes there with them. A change made through the API
+(a consent an agent set) carries no identifier: it goes with the profile it named, if that was
+the other side.
 """
 
 from __future__ import annotations
@@ -37,17 +38,13 @@ async def on_split(rt: Runtime, session: AsyncSession, event: ProfileSplit) -> N
     owners = await identity.owners(session, sorted(set().union(*carried.values())))
     holders = {key: owner.profile_id for key, owner in owners.items()}
     other_side = set(await identity.subtree(session, event.loser))
-    merged_at = (
-        await repo.timestamp_of(session, event.merged_by_event)
-        if event.merged_by_event is not None
-        else None
+    # By the server's clock: an event's own time may be a device's, hours off, or days old.
+    taken_in = (
+        await identity.taken_in_since(session, sorted(owners), event.merged_at)
+        if event.merged_at is not None
+        else set()
     )
-    newcomers = {
-        key
-        for key, owner in owners.items()
-        if merged_at is not None and owner.first_seen > merged_at
-        and owner.profile_id not in other_side
-    }  # fmt: skip
+    newcomers = {key for key in taken_in if owners[key].profile_id not in other_side}
 
     def theirs(event_id: int) -> bool:
         keys = carried[event_id]

@@ -258,11 +258,6 @@ async def resolved_since(
     return rows
 
 
-async def timestamp_of(session: AsyncSession, event_id: int) -> datetime | None:
-    query = select(events.c.timestamp).where(events.c.id == event_id)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
 async def payloads(session: AsyncSession, event_ids: Sequence[int]) -> list[Any]:
     rows: list[Any] = []
     for chunk in chunked(event_ids):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,5 @@ class ProfileSplit:
     loser: str
     # The event that made the merge: events stored since went to the survivor (None: unknown).
     merged_by_event: int | None = None
+    # When the merge was made, by the server's clock.
+    merged_at: datetime | None = None

@@ -48,6 +48,9 @@ class Identity(Base):
     source_id: Mapped[str | None] = mapped_column(String(36))
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the graph took it in, by the server's clock (first_seen is the event's, a device's
+    # clock): a split tells by it what came while two profiles were one. None: before 0008.
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Merge(Base):

@@ -120,6 +120,14 @@ async def bump_versions(session: AsyncSession, expected: dict[str, int]) -> bool
     return changed == len(items)
 
 
+async def created_since(session: AsyncSession, keys: Sequence[str], since: datetime) -> set[str]:
+    found: set[str] = set()
+    for chunk in chunked(keys):
+        query = select(Identity.key).where(Identity.key.in_(chunk), Identity.created_at > since)
+        found.update((await session.execute(query)).scalars())
+    return found
+
+
 async def bump_live(session: AsyncSession, profile_id: str) -> bool:
     """Bump a profile's version, whatever it is, if it is still live; False if it is not."""
     result = await session.execute(

@@ -228,6 +228,7 @@ async def _write(
                 "source_id": source_id,
                 "first_seen": first,
                 "last_seen": outcome.seen[key],
+                "created_at": now,
             }
         )
     await repo.insert_identities(session, new_rows)
@@ -317,6 +318,11 @@ async def owners(session: AsyncSession, keys: Sequence[str]) -> dict[str, repo.O
     return {owner.key: owner for owner in await repo.identities_by_key(session, keys)}
 
 
+async def taken_in_since(session: AsyncSession, keys: Sequence[str], since: datetime) -> set[str]:
+    """Which of these identifiers the graph took in after ``since`` (by the server's clock)."""
+    return await repo.created_since(session, keys, since)
+
+
 async def hand_over(
     rt: Runtime, session: AsyncSession, keys: Sequence[str], holders: dict[str, str], to: str
 ) -> None:
@@ -359,7 +365,9 @@ async def split(
     current = await repo.versions(session, [root, merge.loser_id])
     if not await repo.bump_versions(session, current):
         raise StaleGraph("a profile changed during the split")
-    await rt.bus.publish(rt, session, ProfileSplit(root, merge.loser_id, merge.event_id))
+    await rt.bus.publish(
+        rt, session, ProfileSplit(root, merge.loser_id, merge.event_id, merge.merged_at)
+    )
     return merge
 
 
