@@ -496,26 +496,38 @@ async def test_a_consent_put_is_the_last_word_over_an_event_dated_ahead(
     app_client: httpx.AsyncClient, web_key: str
 ) -> None:
     """A till sends its local time with no zone, read as UTC two hours ahead; an agent then
-    records the customer's withdrawal. It applies, and is not answered 200 and lost."""
+    records the customer's withdrawal. It applies, and is not answered 200 and lost. The other
+    consent the agent sets, which the web set on time, is dated now, not pulled ahead with it:
+    the customer's own opt-in a minute later stands."""
     platform = app_platform(app_client)
+    clock = platform.rt.clock
+    assert isinstance(clock, FrozenClock)
     agent = await make_token(platform, "agent")
-    ahead = (platform.rt.clock.now() + timedelta(hours=2)).isoformat()
-    consents = {"email": True, "sms": True}
+    ahead = (clock.now() + timedelta(hours=2)).isoformat()
     await send(
         app_client,
         web_key,
-        {"type": "identify", "userId": "u1", "timestamp": ahead, "traits": {"consents": consents}},
-    )
+        {"type": "identify", "userId": "u1", "timestamp": ahead,
+         "traits": {"consents": {"email": True, "push": True}}},
+        {"type": "identify", "userId": "u1", "traits": {"consents": {"sms": True}}},
+    )  # fmt: skip
     profile = await lookup(app_client, agent, "user_id", "u1")
-    body = {"consents": [{"channel": "email", "purpose": "marketing", "granted": False}]}
+    body = {"consents": [{"channel": channel, "purpose": "marketing", "granted": False}
+                         for channel in ("email", "sms")]}  # fmt: skip
     response = await app_client.put(
         f"/v1/profiles/{profile['id']}/consents", json=body, headers=agent
     )
     assert response.status_code == 200, response.text
-    assert {c["channel"]: c["granted"] for c in response.json()["consents"]} == {
-        "email": False,
-        "sms": True,
-    }
+    granted = {c["channel"]: c["granted"] for c in response.json()["consents"]}
+    assert granted == {"email": False, "sms": False, "push": True}
+    clock.advance(timedelta(minutes=1))
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "userId": "u1", "traits": {"consents": {"sms": True}}},
+    )
+    again = await lookup(app_client, agent, "user_id", "u1")
+    assert {c["channel"]: c["granted"] for c in again["consents"]}["sms"] is True
 
 
 async def test_a_source_named_as_the_apis_own_is_a_touchpoint_like_any_other(

@@ -87,7 +87,8 @@ async def timeline(
 async def set_consents(
     rt: Runtime, session: AsyncSession, profile_id: str, consents: list[ConsentIn], actor: str
 ) -> str:
-    """Record consents as an identify in the log (the audit trail) and apply it at once."""
+    """Record consents in the log (the audit trail: an identify of the API's own source for each
+    date they need, see below) and apply them at once."""
     for i, consent in enumerate(consents):
         if consent.channel not in CONSENT_CHANNELS:
             raise InvalidRequest(
@@ -104,45 +105,63 @@ async def set_consents(
     # its row makes another change of it wait.
     await identity.claim(session, root)
     source = await system_source(rt, session)
-    given: dict[str, dict[str, bool]] = {}
-    for consent in consents:
-        given.setdefault(consent.channel, {})[consent.purpose] = consent.granted
     # An agent's change is the last word on each consent it sets, even over an event dated a
-    # little ahead (a till's clock, a time zone mixed up: up to a day is taken as sent). So it
-    # is dated no earlier than the consent it replaces, a tie its later event wins.
-    held = [
-        c.updated_at
-        for c in await repo.consents_of(session, root)
-        if c.purpose in given.get(c.channel, {})
-    ]
-    now = max([rt.clock.now(), *held])
+    # little ahead (a till's clock, a time zone mixed up: up to a day is taken as sent). So each
+    # is dated no earlier than the consent it replaces, a tie its later event wins; those that
+    # need no other date are dated now, or one ahead would carry them all with it.
+    now = rt.clock.now()
+    held = {(c.channel, c.purpose): c.updated_at for c in await repo.consents_of(session, root)}
+    by_date: dict[datetime, dict[str, dict[str, bool]]] = {}
+    for consent in consents:
+        at = max(now, held.get((consent.channel, consent.purpose), now))
+        by_date.setdefault(at, {}).setdefault(consent.channel, {})[consent.purpose] = (
+            consent.granted
+        )
+    rows = [_consents_event(source.id, root, profile_id, actor, given, at, now)
+            for at, given in sorted(by_date.items())]  # fmt: skip
+    inserted = await insert_events(session, rows)
+    resolved = [
+        # New message ids: always inserted.
+        ResolvedEvent(inserted[(source.id, row["message_id"])], root, "identify", "server",
+                      source.id, row["timestamp"], row["payload"])
+        for row in rows
+    ]  # fmt: skip
+    await rt.bus.publish(rt, session, EventsResolved(resolved))
+    return root
+
+
+def _consents_event(
+    source_id: str,
+    root: str,
+    named: str,
+    actor: str,
+    given: dict[str, dict[str, bool]],
+    at: datetime,
+    received_at: datetime,
+) -> dict[str, Any]:
+    """The log's row of a consent change: an identify of the API's own source, resolved."""
     message_id = new_id()
     payload = {
         "type": "identify",
         "messageId": message_id,
         "traits": {"consents": given},
         # The profile named, a merged one maybe: a split gives the change back to it.
-        "context": {"actor": actor, "profileId": profile_id},
+        "context": {"actor": actor, "profileId": named},
     }
-    row = {
-        "source_id": source.id,
+    return {
+        "source_id": source_id,
         "message_id": message_id,
         "type": "identify",
         "name": "consents",
         "channel": "server",
         "user_id": None,
         "anonymous_id": None,
-        "timestamp": now,
-        "received_at": now,
+        "timestamp": at,
+        "received_at": received_at,
         "payload": payload,
         "profile_id": root,
         "status": RESOLVED,
     }
-    inserted = await insert_events(session, [row])
-    event_id = inserted[(source.id, message_id)]  # a new message id: always inserted
-    resolved = ResolvedEvent(event_id, root, "identify", "server", source.id, now, payload)
-    await rt.bus.publish(rt, session, EventsResolved([resolved]))
-    return root
 
 
 async def merges(session: AsyncSession, profile_id: str) -> list[Any]:
