@@ -294,7 +294,13 @@ def sources_list() -> None:
     _print_rows(
         list_sources,
         ("id", "name", "kind", "write key", "created"),
-        lambda s: (s.id, s.name, s.kind, f"{s.write_key_hint}…", _when(s.created_at)),
+        lambda s: (
+            s.id,
+            f"{s.name} (the API's own changes)" if s.is_system else s.name,
+            s.kind,
+            f"{s.write_key_hint}…",
+            _when(s.created_at),
+        ),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -12,6 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from omnichannel.config import Settings
+from omnichannel.events.models import SYSTEM_SOURCE
+from omnichannel.events.sources import system_source
+from omnichannel.platform import Platform
 from tests.console.support import csrf_of
 from tests.live import env_for, free_port, omni, server
 
@@ -125,3 +130,23 @@ def test_omni_demo_prints_a_console_login_that_works(tmp_path: Path) -> None:
             assert 'data-write-key="wk_' in shop.text
     finally:
         process.stop()
+
+
+def test_sources_list_marks_the_apis_own(sqlite_template: Path, tmp_path: Path) -> None:
+    """Its name is one anyone may give a source: the list says which is the API's."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'omni.db'}"
+    (tmp_path / "omni.db").write_bytes(sqlite_template.read_bytes())
+
+    async def change_a_consent() -> None:
+        platform = Platform(Settings(database_url=db))
+        try:
+            async with platform.rt.db.write() as session:
+                await system_source(platform.rt, session)
+        finally:
+            await platform.close()
+
+    asyncio.run(change_a_consent())
+    omni(db, "sources", "create", "--kind", "server", "--name", SYSTEM_SOURCE)
+    listed = subprocess.run([OMNI, "sources", "list"], capture_output=True, text=True,
+                            env=env_for(db), check=True).stdout  # fmt: skip
+    assert listed.count(SYSTEM_SOURCE) == 2 and listed.count("(the API's own changes)") == 1

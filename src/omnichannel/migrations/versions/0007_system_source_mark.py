@@ -2,7 +2,9 @@
 
 Anyone may name a source "Omnichannel API"; found by that name, such a source's events were
 counted as the API's own changes, and a second one made every profile read fail on PostgreSQL.
-The source already made for the API's changes (the oldest of that name and kind) is marked.
+The source already made for the API's changes is marked: the oldest of that name and kind that
+recorded a consent change (an identify named "consents" with no ids of its own). A source an
+operator gave that name, which never did, stays theirs; the next change makes the API's own.
 
 Revision ID: 0007
 Revises: 0006
@@ -27,8 +29,10 @@ def upgrade() -> None:
         "sources", sa.Column("is_system", sa.Boolean(), server_default=sa.false(), nullable=False)
     )
     op.execute(
-        "UPDATE sources SET is_system = true WHERE id = (SELECT id FROM sources "
-        "WHERE name = 'Omnichannel API' AND kind = 'server' ORDER BY created_at LIMIT 1)"
+        "UPDATE sources SET is_system = true WHERE id = (SELECT s.id FROM sources s "
+        "WHERE s.name = 'Omnichannel API' AND s.kind = 'server' AND EXISTS (SELECT 1 FROM "
+        "events e WHERE e.source_id = s.id AND e.name = 'consents' AND e.type = 'identify' "
+        "AND e.user_id IS NULL AND e.anonymous_id IS NULL) ORDER BY s.created_at LIMIT 1)"
     )
     op.create_index(
         "ux_sources_system",
