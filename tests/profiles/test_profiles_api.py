@@ -370,6 +370,30 @@ async def test_a_split_tells_what_came_while_merged_by_the_servers_clock(
     assert (await lookup(app_client, admin, "email", "bruno@b.co"))["id"] == bruno["id"]
 
 
+async def test_a_split_gives_back_what_came_after_the_merge_in_its_own_batch(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """The link and the other person's e-mail in one batch: taken in at the same moment as the
+    merge, the e-mail stayed on the survivor. Within a transaction, the log's order tells."""
+    await send(
+        app_client,
+        web_key,
+        {"type": "page", "anonymousId": "bdev9", "timestamp": at(0)},
+        {"type": "page", "userId": "ua", "timestamp": at(0)},
+    )
+    bruno = await lookup(app_client, admin, "anonymous_id", "bdev9")
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "userId": "ua", "anonymousId": "bdev9", "timestamp": at(1)},
+        {"type": "identify", "anonymousId": "bdev9", "traits": {"email": "bruno@b.co"},
+         "timestamp": at(2)},
+    )  # fmt: skip
+    split = await app_client.post(f"/v1/profiles/{bruno['id']}/split", headers=admin)
+    assert split.status_code == 200, split.text
+    assert (await lookup(app_client, admin, "email", "bruno@b.co"))["id"] == bruno["id"]
+
+
 async def test_a_merge_deeper_in_a_chain_splits_from_the_live_profile(
     app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
 ) -> None:

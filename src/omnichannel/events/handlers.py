@@ -40,7 +40,9 @@ async def on_split(rt: Runtime, session: AsyncSession, event: ProfileSplit) -> N
     other_side = set(await identity.subtree(session, event.loser))
     # By the server's clock: an event's own time may be a device's, hours off, or days old.
     taken_in = (
-        await identity.taken_in_since(session, sorted(owners), event.merged_at)
+        await identity.taken_in_since(
+            session, sorted(owners), event.merged_at, event.merged_by_event
+        )
         if event.merged_at is not None
         else set()
     )

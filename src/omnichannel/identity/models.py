@@ -51,6 +51,8 @@ class Identity(Base):
     # When the graph took it in, by the server's clock (first_seen is the event's, a device's
     # clock): a split tells by it what came while two profiles were one. None: before 0008.
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The event that brought it, which orders what one transaction took in.
+    created_by_event: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Merge(Base):

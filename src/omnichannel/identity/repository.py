@@ -6,7 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, literal_column, or_, select, tuple_, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.identity.models import (
@@ -120,10 +130,17 @@ async def bump_versions(session: AsyncSession, expected: dict[str, int]) -> bool
     return changed == len(items)
 
 
-async def created_since(session: AsyncSession, keys: Sequence[str], since: datetime) -> set[str]:
+async def created_since(
+    session: AsyncSession, keys: Sequence[str], since: datetime, after_event: int | None
+) -> set[str]:
+    later = Identity.created_at > since
+    if after_event is not None:  # the same transaction: by the events' order in the log
+        later = or_(
+            later, and_(Identity.created_at == since, Identity.created_by_event > after_event)
+        )
     found: set[str] = set()
     for chunk in chunked(keys):
-        query = select(Identity.key).where(Identity.key.in_(chunk), Identity.created_at > since)
+        query = select(Identity.key).where(Identity.key.in_(chunk), later)
         found.update((await session.execute(query)).scalars())
     return found
 

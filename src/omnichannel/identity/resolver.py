@@ -48,6 +48,9 @@ class Outcome:
 
     new_profiles: list[str] = field(default_factory=list)
     new_identities: dict[str, Identifier] = field(default_factory=dict)
+    # The event that brought each new identifier: a merge by a later event of the batch came
+    # first (a split asks which did, ``events.handlers``).
+    taken_in_by: dict[str, int | None] = field(default_factory=dict)
     merges: list[MergeRecord] = field(default_factory=list)
     merged_into: dict[str, str] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
@@ -131,6 +134,7 @@ class Resolver:
             if ident.key not in self.graph.owner:
                 self.graph.add(ident, survivor)
                 self.outcome.new_identities[ident.key] = ident
+                self.outcome.taken_in_by[ident.key] = event_id
                 self.outcome.touched.add(survivor)
             saw(self.outcome.seen, self.outcome.earliest, ident.key, at, source_id)
         return survivor

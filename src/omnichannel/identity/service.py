@@ -229,6 +229,7 @@ async def _write(
                 "first_seen": first,
                 "last_seen": outcome.seen[key],
                 "created_at": now,
+                "created_by_event": outcome.taken_in_by.get(key),
             }
         )
     await repo.insert_identities(session, new_rows)
@@ -318,9 +319,12 @@ async def owners(session: AsyncSession, keys: Sequence[str]) -> dict[str, repo.O
     return {owner.key: owner for owner in await repo.identities_by_key(session, keys)}
 
 
-async def taken_in_since(session: AsyncSession, keys: Sequence[str], since: datetime) -> set[str]:
-    """Which of these identifiers the graph took in after ``since`` (by the server's clock)."""
-    return await repo.created_since(session, keys, since)
+async def taken_in_since(
+    session: AsyncSession, keys: Sequence[str], merged_at: datetime, merged_by: int | None
+) -> set[str]:
+    """Which of these identifiers the graph took in after a merge made at ``merged_at`` (by the
+    server's clock) by event ``merged_by``: later, or in its transaction by a later event."""
+    return await repo.created_since(session, keys, merged_at, merged_by)
 
 
 async def hand_over(

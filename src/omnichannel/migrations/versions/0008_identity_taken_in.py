@@ -1,4 +1,5 @@
-"""identities: when the graph took each in, by the server's clock (created_at)
+"""identities: when the graph took each in, by the server's clock (created_at), and by which
+event (created_by_event, which orders what one transaction took in)
 
 A split gives the other side an identifier that came while the two profiles were one, if
 every event carrying it goes there. Told by first_seen, the event's time, a device's clock
@@ -25,8 +26,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("identities", sa.Column("created_at", UTCDateTime(timezone=True), nullable=True))
+    op.add_column("identities", sa.Column("created_by_event", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("identities") as batch:  # SQLite drops a column by copying
+        batch.drop_column("created_by_event")
         batch.drop_column("created_at")
