@@ -296,8 +296,9 @@ def sources_list() -> None:
         ("id", "name", "kind", "write key", "created"),
         lambda s: (
             s.id,
-            f"{s.name} (the API's own changes)" if s.is_system else s.name,
-            s.kind,
+            s.name,
+            # In a column no one names: a source's name may say anything.
+            f"{s.kind}: the API's own changes" if s.is_system else s.kind,
             f"{s.write_key_hint}…",
             _when(s.created_at),
         ),

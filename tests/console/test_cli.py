@@ -149,4 +149,4 @@ def test_sources_list_marks_the_apis_own(sqlite_template: Path, tmp_path: Path) 
     omni(db, "sources", "create", "--kind", "server", "--name", SYSTEM_SOURCE)
     listed = subprocess.run([OMNI, "sources", "list"], capture_output=True, text=True,
                             env=env_for(db), check=True).stdout  # fmt: skip
-    assert listed.count(SYSTEM_SOURCE) == 2 and listed.count("(the API's own changes)") == 1
+    assert listed.count(SYSTEM_SOURCE) == 2 and listed.count("server: the API's own") == 1
