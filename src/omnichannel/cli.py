@@ -142,6 +142,10 @@ async def _pending(platform: Platform) -> list[str]:
     return await pending_migrations(platform.rt.db.writer)
 
 
+async def _nothing_more(_: Platform) -> None:
+    """The work of a command that needs only ``_run``'s check of the database."""
+
+
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (safe to run again)."""
@@ -181,8 +185,8 @@ def serve(
     _require_port(host or settings.host, port or settings.port)
     if migrate_first:
         upgrade(settings)
-    else:  # not migrated here, but this release must be able to use it
-        _run(_pending, settings)
+    else:  # not migrated here, but this release must be able to use it: _run checks
+        _run(_nothing_more, settings)
     _serve(settings, host, port, workers)
 
 

@@ -35,18 +35,17 @@ async def on_split(rt: Runtime, session: AsyncSession, event: ProfileSplit) -> N
         for row in rows
     }
     named = {row.id: row.payload.get("context", {}).get("profileId") for row in rows}
-    owners = await identity.owners(session, sorted(set().union(*carried.values())))
-    holders = {key: owner.profile_id for key, owner in owners.items()}
+    holders = await identity.holders(session, sorted(set().union(*carried.values())))
     other_side = set(await identity.subtree(session, event.loser))
     # By the server's clock: an event's own time may be a device's, hours off, or days old.
     taken_in = (
         await identity.taken_in_since(
-            session, sorted(owners), event.merged_at, event.merged_by_event
+            session, sorted(holders), event.merged_at, event.merged_by_event
         )
         if event.merged_at is not None
         else set()
     )
-    newcomers = {key for key in taken_in if owners[key].profile_id not in other_side}
+    newcomers = {key for key in taken_in if holders[key] not in other_side}
 
     def theirs(event_id: int) -> bool:
         keys = carried[event_id]

@@ -314,9 +314,9 @@ async def lookup(session: AsyncSession, rules: MergeRules, type_: str, value: st
     return await canonical_id(session, found) if found is not None else None
 
 
-async def owners(session: AsyncSession, keys: Sequence[str]) -> dict[str, repo.Owner]:
-    """Who holds each identifier key the graph holds, and since when."""
-    return {owner.key: owner for owner in await repo.identities_by_key(session, keys)}
+async def holders(session: AsyncSession, keys: Sequence[str]) -> dict[str, str]:
+    """The profile each identifier key is filed under, for the keys the graph holds."""
+    return {owner.key: owner.profile_id for owner in await repo.identities_by_key(session, keys)}
 
 
 async def taken_in_since(

@@ -37,9 +37,7 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
 def _shipped() -> ScriptDirectory:
     """The migrations in the package, read once (~9 ms of parsing files): they cannot change
     under a running process, and ``/readyz`` asks on every load balancer's probe."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(config)
+    return ScriptDirectory(str(MIGRATIONS))
 
 
 async def pending_migrations(engine: AsyncEngine) -> list[str]:
