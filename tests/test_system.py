@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import time
@@ -286,3 +288,57 @@ def test_every_http_process_answers_for_all_and_a_worker_for_itself(
     finally:
         serve.stop()
         worker.stop()
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux's /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # "pid (name) state ppid …": the name may hold spaces, so split after its ")".
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                found.add(int(stat.parent.name))
+    return found
+
+
+def gone(pid: int) -> bool:
+    """Ended (a zombie awaiting init's reaping counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+def test_the_http_processes_end_when_their_supervisor_is_killed(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """SIGKILL of ``omni serve --workers 2`` (the OOM killer, say) used to leave its two HTTP
+    processes serving the port, so the next ``omni serve`` could not start."""
+    path = tmp_path / "omni.db"
+    shutil.copyfile(sqlite_template, path)
+    env = env_for(f"sqlite+aiosqlite:///{path}", OMNI_EMBEDDED_WORKER="false")
+    port = free_port()
+    args = [OMNI, "serve", "--port", str(port), "--no-migrate", "--workers", "2"]
+    serve = Process(args, env, tmp_path / "serve.log").start()
+    assert serve.proc is not None
+    children: set[int] = set()
+    try:
+        _poll(f"http://127.0.0.1:{port}/metrics", "omni_database_up", 1)
+        children = children_of(serve.proc.pid)
+        assert len(children) >= 2
+        serve.kill()
+        deadline = time.monotonic() + 20
+        while not all(gone(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [pid for pid in children if not gone(pid)] == []
+        again = Process(args, env, tmp_path / "again.log").start()
+        try:
+            _poll(f"http://127.0.0.1:{port}/metrics", "omni_database_up", 1)
+        finally:
+            again.stop()
+    finally:
+        serve.stop()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -17,6 +17,7 @@ from omnichannel.events.api import IngestionEdge, rudderstack_router
 from omnichannel.events.api import router as ingestion_router
 from omnichannel.events.openapi import SCHEMAS as INGESTION_SCHEMAS
 from omnichannel.kit.clock import Clock
+from omnichannel.kit.orphans import end_with_parent
 from omnichannel.platform import Platform
 from omnichannel.profiles.api import router as profiles_router
 from omnichannel.system import router as system_router
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        end_with_parent()  # one of ``omni serve --workers N``'s processes
         platform = Platform(settings, clock)
         app.state.platform = platform
         stop = asyncio.Event()
