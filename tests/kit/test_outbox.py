@@ -129,3 +129,33 @@ async def test_concurrent_claimers_never_share_a_row(settings: Settings) -> None
     finally:
         for p in platforms:
             await p.close()
+
+
+async def test_a_long_effect_keeps_its_lease_so_no_other_runner_takes_it(
+    platform: Platform, clock: FrozenClock
+) -> None:
+    """The lease is short, so a dead worker's rows come due soon; a live one running a long
+    effect renews it, and another runner does not run the effect a second time meanwhile."""
+    lease = timedelta(seconds=30)
+    runs: list[int] = []
+    other_took: list[int] = []
+
+    async def long_effect(rt: Runtime, payload: dict[str, Any]) -> None:
+        runs.append(payload["n"])
+        if len(runs) == 1:
+            clock.advance(lease * 2)  # the effect outlives its first lease
+            await asyncio.sleep(0.3)  # several renewals (every 0.05 s here)
+            other_took.append(await other.run_due())
+
+    async with platform.rt.db.write() as session:
+        await enqueue(platform.rt, session, "t", {"n": 1})
+        await enqueue(platform.rt, session, "t", {"n": 2}, due_at=START + timedelta(seconds=-1))
+    runner = OutboxRunner(platform.rt, {"t": long_effect}, lease=lease, renew_every=0.05)
+    other = OutboxRunner(platform.rt, {"t": long_effect}, lease=lease, renew_every=0.05)
+    assert await runner.run_due() == 2
+    # Neither the row running nor the one claimed with it and waiting its turn went to the other.
+    assert other_took == [0]
+    assert sorted(runs) == [1, 2]
+    assert [r.status for r in await rows(platform)] == ["done", "done"]
+    clock.advance(lease * 3)
+    assert await other.run_due() == 0  # done rows stay done

@@ -5,10 +5,17 @@ happens if and only if the change commits. ``OutboxRunner`` claims due rows (see
 runs the handler registered for the row's topic, and marks it done; a failure is retried with
 exponential backoff until ``max_attempts``, then parked as ``dead`` with its last error. A row's
 optional ``key`` is unique, so enqueuing the same effect twice is a no-op.
+
+The lease is short (30 s), so the rows of a worker that died come due again soon (a GDPR
+erasure used to wait five minutes). While a runner works through what it claimed, it pushes
+the lease of the rows it has not finished forward every third of it, so a long effect (an
+erasure of a customer with years of events) is not taken for a dead worker's and run twice.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -75,10 +82,13 @@ class OutboxRunner:
         rt: Runtime,
         handlers: dict[str, OutboxHandler],
         *,
-        lease: timedelta = timedelta(minutes=5),
+        lease: timedelta = timedelta(seconds=30),
+        renew_every: float | None = None,
         max_attempts: int = 8,
     ) -> None:
         self.rt, self.handlers, self.lease, self.max_attempts = rt, handlers, lease, max_attempts
+        # Real seconds, unlike the lease (the runtime's clock): a third of it by default.
+        self.renew_every = lease.total_seconds() / 3 if renew_every is None else renew_every
 
     async def run_due(self, limit: int = 50) -> int:
         """Run what is due now; returns how many rows were run."""
@@ -93,11 +103,43 @@ class OutboxRunner:
                 skip_locked=self.rt.db.concurrent_writers,
                 where=outbox.c.status == "pending",
             )
-        for row in rows:
-            await self._run(row)
+        if not rows:
+            return 0
+        held = {row.id for row in rows}
+        # The renewal and a row's last write take turns, so a renewal never lands after the
+        # write that finished the row (and moves a retry's due time).
+        turn = asyncio.Lock()
+        done = asyncio.Event()
+        renewal = asyncio.create_task(self._renew(held, turn, done), name="outbox-lease")
+        try:
+            for row in rows:
+                await self._run(row, held, turn)
+        finally:
+            done.set()
+            await renewal
         return len(rows)
 
-    async def _run(self, row: Any) -> None:
+    async def _renew(self, held: set[str], turn: asyncio.Lock, done: asyncio.Event) -> None:
+        """Push the lease of the claimed rows not yet finished forward until ``done``."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self.renew_every)
+            if done.is_set():
+                return
+            async with turn:
+                if not held:
+                    continue
+                try:
+                    async with self.rt.db.write() as session:
+                        await session.execute(
+                            update(outbox)
+                            .where(outbox.c.id.in_(held), outbox.c.status == "pending")
+                            .values(due_at=self.rt.clock.now() + self.lease)
+                        )
+                except Exception as exc:  # the next renewal may pass; the lease covers a miss
+                    log.warning("outbox: could not renew the lease of %d rows: %s", len(held), exc)
+
+    async def _run(self, row: Any, held: set[str], turn: asyncio.Lock) -> None:
         handler = self.handlers.get(row.topic)
         values: dict[str, Any]
         try:
@@ -118,5 +160,7 @@ class OutboxRunner:
                 "done_at": self.rt.clock.now(),
                 "attempts": row.attempts + 1,
             }
-        async with self.rt.db.write() as session:
-            await session.execute(update(outbox).where(outbox.c.id == row.id).values(**values))
+        async with turn:
+            held.discard(row.id)
+            async with self.rt.db.write() as session:
+                await session.execute(update(outbox).where(outbox.c.id == row.id).values(**values))
