@@ -105,7 +105,9 @@ def test_extract_takes_every_identifier_a_message_carries() -> None:
         ("telegramId", "telegram_id"),
         ("user_id", "user_id"),
         ("número", None),  # not one of the letters a type is written in
-        ("1st", None),
+        ("1cId", "1c_id"),  # the ERP of Ukrainian and Russian retail
+        ("1C-ID", "1_c_id"),
+        ("2024", None),  # a type names something
         ("bad type!", None),
     ],
 )

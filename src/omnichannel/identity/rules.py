@@ -47,7 +47,9 @@ TRAIT_IDENTIFIERS |= {
     "loyaltyCard": "loyalty_card",
     "posCustomerId": "pos_customer_id",
 }
-CUSTOM_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Letters, digits and underscores, a letter among them, 40 at most: a type may start with a digit
+# (Ukrainian and Russian retailers' ERP is 1C, so "1c_id").
+CUSTOM_TYPE = re.compile(r"^(?=[0-9_]*[a-z])[a-z0-9][a-z0-9_]{0,39}$")
 # The types only ``userId`` and ``anonymousId`` set: an ``externalIds`` entry read as one (a
 # CRM's "userID") would put a second user id on the event, and the limit then drops one of them.
 TOP_LEVEL_TYPES = ("user_id", "anonymous_id")
