@@ -67,6 +67,18 @@ async def test_the_longest_ids_allowed_are_kept(
     assert (name, payload.get("groupId") or payload["previousId"]) == (long_id[:200], long_id)
 
 
+async def test_fifty_external_ids_each_its_own_type_become_identities(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    """The most an event may carry (one more is a 400, in the refusals above)."""
+    external = [{"type": f"system{n}", "id": f"x-{n}"} for n in range(50)]
+    call = {"userId": "u1", "event": "E", "context": {"externalIds": external}}
+    assert (await post(app_client, "/v1/track", web_key, call)).status_code == 200
+    await drain(app_client)
+    counts = await table_counts(app_platform(app_client))
+    assert counts["identities"] == 51
+
+
 @pytest.mark.parametrize("path", ["/v1/batch", "/v1/b", "/v1/import/", "/v1/batch/"])
 async def test_a_batch_is_taken_where_each_sdk_posts_it(
     app_client: httpx.AsyncClient, web_key: str, path: str
@@ -234,6 +246,22 @@ BAD_SINGLE = [
         "invalid-request",
         "properties",
         id="properties-not-object",
+    ),
+    pytest.param(  # kept as sent, it made the customer's timeline a 500
+        b'{"userId": "u", "event": "E", "traits": "x"}',
+        400,
+        "invalid-request",
+        "traits",
+        id="traits-not-object",
+    ),
+    pytest.param(
+        b'{"userId": "u", "event": "E", "context": {"externalIds": ['
+        + b",".join(b'{"type": "t%d", "id": "x"}' % n for n in range(51))
+        + b"]}}",
+        400,
+        "invalid-request",
+        "context.externalIds",
+        id="over-50-external-ids",
     ),
     pytest.param(
         b'{"userId": "null", "event": "E"}', 400, "invalid-request", "userId", id="blocked-user"

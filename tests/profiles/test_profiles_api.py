@@ -205,7 +205,9 @@ async def test_timeline_spans_merged_profiles_newest_first_with_cursor(
     assert [e["event"] for e in filtered["items"]] == ["App"]
     # Garbage, and cursors made up to look like ours: a list of the wrong shape, a time
     # without a zone, an id past any integer column.
-    made_up = [["notadate", 1], [1, 2], [None, None], ["2024-01-01", 5], [START.isoformat(), 2**70]]
+    # And a time that UTC cannot hold, and JSON's true for an id (a 500 both, once).
+    made_up = [["notadate", 1], [1, 2], [None, None], ["2024-01-01", 5], [START.isoformat(), 2**70],
+               ["0001-01-01T00:00:00+14:00", 1], [START.isoformat(), True]]  # fmt: skip
     for cursor in ["garbage", *(made_cursor(key) for key in made_up)]:
         bad = await app_client.get(
             f"/v1/profiles/{profile['id']}/timeline", params={"cursor": cursor}, headers=admin
@@ -259,6 +261,29 @@ async def test_split_by_api_undoes_the_merge_and_rebuilds_traits(
     assert again.status_code == 409
     nothing = await app_client.post(f"/v1/profiles/{user['id']}/split", headers=admin)
     assert nothing.status_code == 404
+
+
+async def test_a_split_is_not_stopped_by_an_event_with_a_null_context(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """``"context": null`` is a message without one; in the split's handler it was a 500, every
+    time, so whoever joined two customers could make it impossible to undo."""
+    await send(app_client, web_key, {"type": "track", "anonymousId": "a1", "event": "Viewed"})
+    await send(
+        app_client, web_key, {"type": "identify", "userId": "u1", "traits": {"email": "o@x.ua"}}
+    )
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "anonymousId": "a1", "traits": {"email": "o@x.ua"}},
+    )
+    await send(
+        app_client, web_key, {"type": "track", "anonymousId": "a1", "event": "E", "context": None}
+    )
+    merged = await lookup(app_client, admin, "user_id", "u1")
+    assert merged["merged_ids"]
+    response = await app_client.post(f"/v1/profiles/{merged['id']}/split", headers=admin)
+    assert response.status_code == 200, response.text
 
 
 async def test_a_split_gives_back_the_events_made_while_merged(
@@ -514,6 +539,37 @@ async def test_consents_put_is_applied_and_recorded_in_the_timeline(
         )
         assert vague.status_code == 400, vague.text
         assert vague.json()["errors"][0]["field"] == "consents[0].granted"
+
+
+async def test_an_event_an_older_release_took_with_text_for_traits_reads_back(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """Ingestion refuses such an event now; one already in the log made its customer's
+    timeline a 500."""
+    await send(app_client, web_key, {"type": "track", "userId": "u1", "event": "E"})
+    platform = app_platform(app_client)
+    async with platform.rt.db.write() as session:
+        [event] = (await session.execute(select(Event))).scalars()
+        event.payload = {**event.payload, "traits": "x", "properties": [1]}
+    profile = await lookup(app_client, admin, "user_id", "u1")
+    answer = await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=admin)
+    assert answer.status_code == 200, answer.text
+    assert [(e["traits"], e["properties"]) for e in answer.json()["items"]] == [({}, {})]
+
+
+async def test_only_the_apis_own_changes_name_who_made_them(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """A write key is public: an event saying ``context.actor`` is "token:crm" was shown as a
+    consent change the CRM made."""
+    forged = {"type": "identify", "userId": "u1", "context": {"actor": "token:crm"},
+              "traits": {"consents": {"email": True}}}  # fmt: skip
+    await send(app_client, web_key, forged)
+    profile = await lookup(app_client, admin, "user_id", "u1")
+    timeline = (
+        await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=admin)
+    ).json()
+    assert [(e["source"], e["actor"]) for e in timeline["items"]] == [("Web", None)]
 
 
 async def test_a_consent_put_is_the_last_word_over_an_event_dated_ahead(

@@ -34,7 +34,9 @@ async def on_split(rt: Runtime, session: AsyncSession, event: ProfileSplit) -> N
         }
         for row in rows
     }
-    named = {row.id: row.payload.get("context", {}).get("profileId") for row in rows}
+    # The profile a change made through the API named; any other event's context is the client's.
+    named = {row.id: (row.payload.get("context") or {}).get("profileId") if row.from_api else None
+             for row in rows}  # fmt: skip
     holders = await identity.holders(session, sorted(set().union(*carried.values())))
     other_side = set(await identity.subtree(session, event.loser))
     # By the server's clock: an event's own time may be a device's, hours off, or days old.

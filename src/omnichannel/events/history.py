@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,16 +58,23 @@ def entry(row: Any, *, full: bool = False) -> dict[str, Any]:
         "source": row.source_name,
         "source_id": row.source_id,
         "timestamp": row.timestamp,
-        "properties": payload.get("properties") or {},
-        "traits": payload.get("traits") or {},
+        "properties": _object(payload.get("properties")),
+        "traits": _object(payload.get("traits")),
         "message_id": row.message_id,
-        # Who made a change through the API or the console (``profiles.set_consents``).
-        "actor": _actor(payload),
+        # Who made a change through the API or the console (``profiles.set_consents``): only the
+        # system source's events say so; a write key's may carry any ``context.actor``.
+        "actor": _actor(payload) if row.source_is_system else None,
     }
     if full:
         item["payload"] = payload
         item["received_at"] = row.received_at
     return item
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """An object of the payload as the timeline shows it: an older release took events whose
+    ``traits`` or ``properties`` were not objects (``"x"``), which ingestion now refuses."""
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any) -> str | None:
@@ -114,9 +121,9 @@ def _timeline_key(key: list[Any]) -> tuple[datetime, int]:
     """A timeline cursor's key: the last event's time (with its zone, as written) and id."""
     at, event_id = key
     moment = datetime.fromisoformat(at)
-    if moment.tzinfo is None or not isinstance(event_id, int) or not 0 < event_id < 2**63:
-        raise ValueError("not a timeline position")
-    return moment, event_id
+    if moment.tzinfo is None or type(event_id) is not int or not 0 < event_id < 2**63:
+        raise ValueError("not a timeline position")  # ``type``: JSON's true is no id
+    return moment.astimezone(UTC), event_id  # OverflowError for a time UTC cannot hold
 
 
 async def identify_events(session: AsyncSession, profile_ids: Sequence[str]) -> list[Any]:

@@ -204,7 +204,12 @@ async def timeline(
 ) -> list[Any]:
     """Events of these profiles, newest first, joined with their source."""
     query = (
-        select(events, Source.name.label("source_name"), Source.kind.label("source_kind"))
+        select(
+            events,
+            Source.name.label("source_name"),
+            Source.kind.label("source_kind"),
+            Source.is_system.label("source_is_system"),
+        )
         .join(Source, Source.id == events.c.source_id)
         .where(events.c.profile_id.in_(profile_ids), events.c.status == RESOLVED)
         .order_by(events.c.timestamp.desc(), events.c.id.desc())
@@ -246,10 +251,11 @@ async def identify_events(session: AsyncSession, profile_ids: Sequence[str]) -> 
 async def resolved_since(
     session: AsyncSession, profile_ids: Sequence[str], first_id: int | None
 ) -> list[Any]:
-    """The resolved events of these profiles from event ``first_id`` on (None: all)."""
+    """The resolved events of these profiles from event ``first_id`` on (None: all), each
+    saying whether the API made it (``from_api``: a change the system source recorded)."""
     rows: list[Any] = []
     for chunk in chunked(profile_ids):
-        query = select(events.c.id, events.c.payload).where(
+        query = select(events.c.id, events.c.payload, (~customers_own).label("from_api")).where(
             events.c.profile_id.in_(chunk), events.c.status == RESOLVED
         )
         if first_id is not None:

@@ -99,6 +99,10 @@ class _Message(BaseModel):
     sentAt: UTCTime | None = None
     context: Object | None = None
     integrations: Object | None = None
+    # Objects on every call, where any call carries them: a track's "traits" read as text
+    # made its customer's timeline fail.
+    traits: Object | None = None
+    properties: Object | None = None
 
     @model_validator(mode="after")
     def _someone(self) -> _Message:
@@ -109,33 +113,28 @@ class _Message(BaseModel):
 
 class Identify(_Message):
     type: Literal["identify"]
-    traits: Object | None = None
 
 
 class Track(_Message):
     type: Literal["track"]
     event: str = Field(min_length=1, max_length=200)
-    properties: Object | None = None
 
 
 class Page(_Message):
     type: Literal["page"]
     name: str | None = Field(default=None, max_length=200)
     category: str | None = None
-    properties: Object | None = None
 
 
 class Screen(_Message):
     type: Literal["screen"]
     name: str | None = Field(default=None, max_length=200)
     category: str | None = None
-    properties: Object | None = None
 
 
 class Group(_Message):
     type: Literal["group"]
     groupId: IdText
-    traits: Object | None = None
 
 
 class Alias(_Message):

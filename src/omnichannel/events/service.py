@@ -39,7 +39,13 @@ from omnichannel.events.schemas import validate as validate_message
 from omnichannel.events.sources import SourceInfo
 from omnichannel.identity import service as identity
 from omnichannel.identity.cache import OwnerCache
-from omnichannel.identity.rules import Identifier, MergeRules, alias_candidates, extract
+from omnichannel.identity.rules import (
+    MAX_EXTERNAL_IDS,
+    Identifier,
+    MergeRules,
+    alias_candidates,
+    extract,
+)
 from omnichannel.kit.group_commit import GroupCommit
 from omnichannel.kit.ids import new_id
 from omnichannel.kit.runtime import Runtime
@@ -141,6 +147,10 @@ class Ingestor:
         message, errors = validate_message(raw)
         if message is None:
             return None, errors
+        context = message.context or {}
+        external = context.get("externalIds")
+        if isinstance(external, list) and len(external) > MAX_EXTERNAL_IDS:
+            return None, [field_error("context.externalIds", f"over {MAX_EXTERNAL_IDS} entries")]
         identifiers, alias_of = extract(raw, self.rules), alias_candidates(raw, self.rules)
         if isinstance(message, Alias) and not alias_of:
             return None, [field_error("previousId", "a blocked value: it joins no one")]
@@ -150,7 +160,6 @@ class Ingestor:
                 field_error(field, "no usable identifier: the ids are empty or blocked values")
             ]
         channel = source.kind
-        context = message.context or {}
         wanted = context.get("channel")
         if wanted is not None:
             if wanted not in SOURCE_KINDS:

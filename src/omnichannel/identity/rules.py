@@ -58,6 +58,10 @@ SEPARATED = re.compile(r"[A-Za-z0-9_]+(?:[.\- ]+[A-Za-z0-9_]+)+")
 # Their words: an acronym ("CRM") is one word, digits stay with theirs.
 TYPE_WORDS = re.compile(r"[A-Z]+(?![a-z])[0-9]*|[A-Z]?[a-z]+[0-9]*|[0-9]+")
 MAX_VALUE_LENGTH = 255
+# An event's ``context.externalIds`` entries: more is refused (a 400). Each may be a type of
+# its own, which no per-type limit bounds, and hundreds of them made one event's resolution
+# take the server's time.
+MAX_EXTERNAL_IDS = 50
 
 
 @dataclass(frozen=True, slots=True)
