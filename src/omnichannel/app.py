@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from omnichannel import __version__
 from omnichannel.apidocs import install as install_docs
+from omnichannel.body_limit import BodyLimit
 from omnichannel.config import Settings
 from omnichannel.console.router import install as install_console
 from omnichannel.errors import install_handlers
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         redoc_url=None,
     )
     install_handlers(app)
+    # Added first, so inside the ingestion edge: ingestion reads its bodies to its own limits.
+    app.add_middleware(BodyLimit)
     app.add_middleware(IngestionEdge, origins=settings.ingestion_cors_origins)
     app.include_router(ingestion_router)
     app.include_router(rudderstack_router)

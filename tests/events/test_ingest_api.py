@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import threading
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -65,6 +66,30 @@ async def test_the_longest_ids_allowed_are_kept(
         name, payload = (await session.execute(select(Event.name, Event.payload))).one()
     long_id = call.get("groupId") or call["previousId"]
     assert (name, payload.get("groupId") or payload["previousId"]) == (long_id[:200], long_id)
+
+
+async def test_a_body_over_the_limit_is_not_read_to_its_end(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    """The whole body used to be read first: 500 MB posts, no write key needed, filled the
+    server's memory. Sent chunked (no Content-Length), it is refused at the limit; declared
+    over it, before any of it is read."""
+    read: list[int] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for n in range(1000):  # 64 MB, were it all read
+            read.append(n)
+            yield b" " * 65536
+
+    answer = await app_client.post("/v1/batch", auth=basic(web_key), content=chunks())
+    assert answer.status_code == 400
+    assert answer.json()["type"].endswith("/payload-too-large")
+    assert len(read) < 20  # 500 KB is 8 of them
+    declared = await app_client.post(
+        "/v1/track", auth=basic(web_key), content=b"{}", headers={"Content-Length": "99999999"}
+    )
+    assert declared.status_code == 400
+    assert declared.json()["type"].endswith("/payload-too-large")
 
 
 async def test_fifty_external_ids_each_its_own_type_become_identities(

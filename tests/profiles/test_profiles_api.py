@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -555,6 +556,24 @@ async def test_an_event_an_older_release_took_with_text_for_traits_reads_back(
     answer = await app_client.get(f"/v1/profiles/{profile['id']}/timeline", headers=admin)
     assert answer.status_code == 200, answer.text
     assert [(e["traits"], e["properties"]) for e in answer.json()["items"]] == [({}, {})]
+
+
+async def test_a_body_over_a_megabyte_is_a_413_on_every_other_route(
+    app_client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """Read whole before the token was even checked, 300 MB bodies filled the memory."""
+    read: list[int] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for n in range(1000):
+            read.append(n)
+            yield b" " * 65536
+
+    for body in (chunks(), b" " * (1024 * 1024 + 1)):
+        answer = await app_client.post("/v1/profiles/p/split", content=body, headers=admin)
+        assert answer.status_code == 413, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert len(read) < 40  # 1 MB is 16 of them
 
 
 async def test_only_the_apis_own_changes_name_who_made_them(

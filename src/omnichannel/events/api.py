@@ -45,6 +45,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnichannel.apidocs.problems import problems
+from omnichannel.body_limit import TooLarge, read_at_most
 from omnichannel.errors import (
     InvalidJSON,
     InvalidRequest,
@@ -143,10 +144,19 @@ def _json(body: dict[str, Any], status: int = 200) -> Response:
 
 
 async def _read_body(request: Request, limit: int) -> dict[str, Any]:
-    raw = await request.body()
     encoding = request.headers.get("content-encoding", "").lower()
     if encoding not in ("", "identity", "gzip"):
         raise UnsupportedEncoding(f"Content-Encoding '{encoding}' is not taken; send gzip or none.")
+    try:
+        # Compressed, a body within the limit may grow a little (deflate's worst case).
+        raw = await read_at_most(
+            request, limit + limit // 100 + 1024 if encoding == "gzip" else limit
+        )
+    except TooLarge as exc:
+        raise PayloadTooLarge(
+            f"The body is over {limit} bytes, the limit here.",
+            errors=[field_error("", f"over {limit} bytes")],
+        ) from exc
     if encoding == "gzip":
         try:
             raw = zlib.decompressobj(wbits=31).decompress(raw, limit + 1)
