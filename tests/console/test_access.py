@@ -78,13 +78,40 @@ async def test_sign_in_goes_back_where_asked_and_sign_out_ends_it(
     assert (await app_client.get("/console/dashboard")).status_code == 200
 
 
-async def test_next_never_leaves_the_console(app_client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize(
+    ("target", "landing"),
+    [
+        ("https://evil.example/", "/console"),
+        # Paths that start in the console and climb out of it, as a browser reads them.
+        ("/console/../..//evil.example/", "/console"),
+        ("/console/%2e%2e/demo/shop?key=wk_x", "/console"),
+        ("/console//evil.example", "/console"),
+        ("/console/customers?q=ann%40example.com", "/console/customers?q=ann%40example.com"),
+    ],
+)
+async def test_next_never_leaves_the_console(
+    app_client: httpx.AsyncClient, target: str, landing: str
+) -> None:
     await make_user(app_platform(app_client), "ann", "admin")
     page = await app_client.get("/console/login")
     form = {"username": "ann", "password": "correct horse battery"}
-    form |= {"csrf_token": csrf_of(page.text), "next": "https://evil.example/"}
+    form |= {"csrf_token": csrf_of(page.text), "next": target}
     response = await app_client.post("/console/login", data=form)
-    assert response.headers["location"] == "/console"
+    assert response.headers["location"] == landing
+
+
+async def test_console_pages_are_neither_cached_nor_framed(app_client: httpx.AsyncClient) -> None:
+    """After sign-out on a shared PC, Back showed the last customer from the browser's cache;
+    and any page of a sibling site could frame the 360 view."""
+    await make_user(app_platform(app_client), "ann", "admin")
+    await sign_in(app_client, "ann", "correct horse battery")
+    for path in ("/console/customers", "/console/login", "/console/no-such-page"):
+        answer = await app_client.get(path)
+        assert answer.headers["cache-control"] == "no-store", path
+        assert answer.headers["x-frame-options"] == "DENY", path
+        assert answer.headers["content-security-policy"] == "frame-ancestors 'none'", path
+    asset = await app_client.get("/console/static/vendor/htmx.min.js")
+    assert asset.status_code == 200 and "no-store" not in asset.headers.get("cache-control", "")
 
 
 async def test_wrong_password_and_unknown_user_get_the_same_answer(

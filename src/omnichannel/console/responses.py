@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -22,7 +24,9 @@ def redirect(request: Request, url: str) -> Response:
 
 
 def local_target(url: str | None) -> str:
-    """Where to go after signing in: only a console path, never another site."""
-    if url and url.startswith(HOME) and not url.startswith("//") and "\\" not in url:
+    """Where to go after signing in: only a console path, never another site, nor a path that
+    climbs out of the console (``/console/../..//evil.example/``)."""
+    url, plain = url or "", unquote(url or "")  # a browser reads %2e as a dot in a path
+    if url.startswith(HOME) and not any(part in plain for part in ("\\", "/.", "//")):
         return url
     return HOME

@@ -11,8 +11,10 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnichannel.console import demo_shop
 from omnichannel.console.metrics import FiguresCache
@@ -76,3 +78,33 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(NotAllowed, on_not_allowed)
     app.add_exception_handler(LoginRequired, _to_login)
+    app.add_middleware(ConsoleHeaders)
+
+
+class ConsoleHeaders:
+    """Headers every console answer carries. Its pages hold customers' data: no browser cache
+    keeps them (after sign-out on a shared till PC, Back showed the last customer), and no other
+    page may frame them (a sibling site framing the 360 view, its Erase button included)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(HOME):
+            await self.app(scope, receive, send)
+            return
+        # Vendored assets hold no one's data, and are fetched on every page.
+        cached = path.startswith(f"{HOME}/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if not cached:
+                    headers["Cache-Control"] = "no-store"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+                headers["Referrer-Policy"] = "same-origin"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
