@@ -42,9 +42,21 @@ class SlidingWindow:
         return hits[0] + self.seconds - self.clock()
 
     def hit(self, key: str) -> None:
-        if len(self._hits) >= MAX_KEYS:  # bounded memory under a spray of user names
-            self._hits.clear()
+        if len(self._hits) >= MAX_KEYS and key not in self._hits:
+            self._make_room()
         self._hits.setdefault(key, deque()).append(self.clock())
+
+    def _make_room(self) -> None:
+        """Bounded memory under a spray of user names, without forgetting who is locked out:
+        forgetting everything unlocked an admin under attack once 10,000 other names had
+        failed. Keys short of the limit go first (the most they lose is a few counted
+        failures); only if every key is locked out do the oldest half go."""
+        for key in list(self._hits):
+            if len(self._recent(key)) < self.limit:
+                self._hits.pop(key, None)
+        if len(self._hits) >= MAX_KEYS:
+            for key in list(self._hits)[: MAX_KEYS // 2]:
+                del self._hits[key]
 
     def reset(self, key: str) -> None:
         self._hits.pop(key, None)
