@@ -129,6 +129,8 @@ async def test_sdks_get_settings_that_send_their_calls_here(
     segment = response.json()["integrations"]["Segment.io"]
     assert segment == {"apiKey": web_key, "apiHost": "omni.test/v1", "protocol": "http"}
     assert response.json()["metrics"] == {"sampleRate": 0}  # no telemetry to Segment
+    # A browser may keep it; a shared cache may not (it names the host the request came to).
+    assert response.headers["cache-control"] == "private, max-age=60"
 
     unknown = await app_client.get("/v1/projects/nope/settings")
     assert unknown.status_code == 401

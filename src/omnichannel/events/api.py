@@ -354,9 +354,11 @@ async def source_config(request: Request, platform: Platform) -> Response:
 
 
 def _sdk_config(body: dict[str, Any]) -> Response:
-    """An SDK's configuration: SDKs load it on every page view, so let browsers keep it a minute."""
+    """An SDK's configuration: SDKs load it on every page view, so let browsers keep it a minute.
+    Private: it names the host the request came to, which a shared cache that keys on the path
+    alone would serve to everyone after one request with a forged ``Host``."""
     response = _json(body)
-    response.headers["Cache-Control"] = "public, max-age=60"
+    response.headers["Cache-Control"] = "private, max-age=60"
     return response
 
 
