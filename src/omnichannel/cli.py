@@ -39,14 +39,20 @@ from omnichannel.auth.models import ROLES
 from omnichannel.auth.service import create_token, list_tokens, revoke_token
 from omnichannel.config import Settings
 from omnichannel.console.models import ROLES as CONSOLE_ROLES
-from omnichannel.console.users import create_user, provision
+from omnichannel.console.users import (
+    create_user,
+    list_users,
+    provision,
+    set_disabled,
+    set_password,
+)
 from omnichannel.demo.guide import print_console_login, print_guide
 from omnichannel.demo.loader import DemoResult, default_keys_file, load_demo
 from omnichannel.errors import Problem, Unavailable
 from omnichannel.events.models import SOURCE_KINDS
 from omnichannel.events.repository import backlog as backlog_of
 from omnichannel.events.repository import retry_failed
-from omnichannel.events.sources import create_source, list_sources
+from omnichannel.events.sources import create_source, list_sources, set_source_disabled
 from omnichannel.kit.metrics import shared_between_processes
 from omnichannel.kit.migrate import pending_migrations, upgrade
 from omnichannel.platform import Platform
@@ -297,7 +303,7 @@ def sources_list() -> None:
     """List sources (write keys are shown only by their first characters)."""
     _print_rows(
         list_sources,
-        ("id", "name", "kind", "write key", "created"),
+        ("id", "name", "kind", "write key", "created", "disabled"),
         lambda s: (
             s.id,
             s.name,
@@ -305,8 +311,40 @@ def sources_list() -> None:
             f"{s.kind}: the API's own changes" if s.is_system else s.kind,
             f"{s.write_key_hint}…",
             _when(s.created_at),
+            _when(s.disabled_at),
         ),
     )
+
+
+def _switch_source(source_id: str, disabled: bool) -> None:
+    async def work(platform: Platform) -> str:
+        async with platform.rt.db.write() as session:
+            source, changed = await set_source_disabled(platform.rt, session, source_id, disabled)
+        state = "disabled" if disabled else "enabled"
+        named = f"source {source.name} ({source.id})"
+        if not changed:
+            return f"{named} was already {state}"
+        within = f"{platform.settings.source_cache_seconds:g} s"
+        verb = "refuse" if disabled else "take"
+        return f"{named} {state}; running servers {verb} its write key within {within}"
+
+    print(_run(work))
+
+
+@sources_app.command("disable")
+def sources_disable(
+    source_id: str = typer.Argument(..., help="the source's id (`omni sources list`)"),
+) -> None:
+    """Refuse a source's write key (a leaked key, a till taken out of service); its events stay."""
+    _switch_source(source_id, disabled=True)
+
+
+@sources_app.command("enable")
+def sources_enable(
+    source_id: str = typer.Argument(..., help="the source's id (`omni sources list`)"),
+) -> None:
+    """Take a disabled source's write key again."""
+    _switch_source(source_id, disabled=False)
 
 
 @tokens_app.command("create")
@@ -403,6 +441,67 @@ def users_create(
         async with platform.rt.db.write() as session:
             user = await create_user(platform.rt, session, username, password, role, store)
         return f"user {user.username} ({user.role}) created"
+
+    print(_run(work))
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List console users."""
+    _print_rows(
+        list_users,
+        ("id", "user name", "role", "store", "created", "disabled"),
+        lambda u: (
+            u.id,
+            u.username,
+            u.role,
+            u.store_source_id or "",
+            _when(u.created_at),
+            _when(u.disabled_at),
+        ),
+    )
+
+
+def _switch_user(username: str, disabled: bool) -> None:
+    async def work(platform: Platform) -> str:
+        async with platform.rt.db.write() as session:
+            user, changed = await set_disabled(platform.rt, session, username, disabled)
+        if not changed:
+            return f"user {user.username} was already {'disabled' if disabled else 'enabled'}"
+        if disabled:
+            return f"user {user.username} disabled; their sessions have ended"
+        return f"user {user.username} enabled; they sign in again"
+
+    print(_run(work))
+
+
+@users_app.command("disable")
+def users_disable(username: str = typer.Argument(..., help="the sign-in name")) -> None:
+    """Disable a console user (someone who left): every session ends at once."""
+    _switch_user(username, disabled=True)
+
+
+@users_app.command("enable")
+def users_enable(username: str = typer.Argument(..., help="the sign-in name")) -> None:
+    """Let a disabled console user sign in again."""
+    _switch_user(username, disabled=False)
+
+
+@users_app.command("set-password")
+def users_set_password(
+    username: str = typer.Argument(..., help="the sign-in name"),
+    password: str = typer.Option(
+        None, help="at least 10 characters; asked for (hidden) when not given"
+    ),
+) -> None:
+    """Give a console user a new password; every session of theirs ends."""
+    if password is None:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+
+    async def work(platform: Platform) -> str:
+        async with platform.rt.db.write() as session:
+            user = await set_password(session, username, password)
+        return f"user {user.username}: password changed; their sessions have ended"
 
     print(_run(work))
 

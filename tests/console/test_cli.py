@@ -150,3 +150,67 @@ def test_sources_list_marks_the_apis_own(sqlite_template: Path, tmp_path: Path) 
     listed = subprocess.run([OMNI, "sources", "list"], capture_output=True, text=True,
                             env=env_for(db), check=True).stdout  # fmt: skip
     assert listed.count(SYSTEM_SOURCE) == 2 and listed.count("server: the API's own") == 1
+
+
+def _signed_in(client: httpx.Client, username: str, password: str) -> bool:
+    page = client.get("/console/login")
+    form = {"username": username, "password": password, "csrf_token": csrf_of(page.text)}
+    return client.post("/console/login", data=form).status_code == 303
+
+
+def test_an_operator_disables_and_enables_users_and_sources(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Someone who left, a leaked write key: there was no command for either, only SQL."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'omni.db'}"
+    (tmp_path / "omni.db").write_bytes(sqlite_template.read_bytes())
+    omni(db, "users", "create", "--username", "ann", "--role", "store", "--store",
+         omni_source(db), "--password", "long enough pw")  # fmt: skip
+    key = omni(db, "sources", "create", "--kind", "web", "--name", "Web")
+    web = next(line.split()[1] for line in listing(db, "sources") if " Web " in line)
+    process, url = server(db, tmp_path / "serve.log", OMNI_SOURCE_CACHE_SECONDS="0")
+    try:
+        with httpx.Client(base_url=url) as client, httpx.Client(base_url=url) as other:
+            assert _signed_in(client, "ann", "long enough pw")
+            assert client.get("/console/customers").status_code == 200
+            assert (
+                omni(db, "users", "disable", "ann")
+                == "user ann disabled; their sessions have ended"
+            )
+            assert omni(db, "users", "disable", "ann") == "user ann was already disabled"
+            assert client.get("/console/customers").status_code == 303  # to sign in
+            assert not _signed_in(other, "ann", "long enough pw")
+            [ann] = [line for line in listing(db, "users") if " ann " in line]
+            assert ann.count("+00:00") == 2  # created, and disabled
+            assert omni(db, "users", "enable", "ann") == "user ann enabled; they sign in again"
+            assert omni(db, "users", "set-password", "ann", "--password", "another long one") == (
+                "user ann: password changed; their sessions have ended"
+            )
+            assert not _signed_in(other, "ann", "long enough pw")
+            assert _signed_in(other, "ann", "another long one")
+
+            track = {"anonymousId": "v1", "event": "Viewed"}
+            assert httpx.post(f"{url}/v1/track", json=track, auth=(key, "")).status_code == 200
+            said = omni(db, "sources", "disable", web)
+            assert said.endswith("disabled; running servers refuse its write key within 10 s")
+            assert httpx.post(f"{url}/v1/track", json=track, auth=(key, "")).status_code == 401
+            said = omni(db, "sources", "enable", web)
+            assert said.endswith("enabled; running servers take its write key within 10 s")
+            assert httpx.post(f"{url}/v1/track", json=track, auth=(key, "")).status_code == 200
+    finally:
+        process.stop()
+    for args in (["users", "disable", "nobody"], ["sources", "disable", "no-such-id"]):
+        done = subprocess.run([OMNI, *args], capture_output=True, text=True, env=env_for(db))
+        assert done.returncode == 1 and "list` shows them" in done.stdout, done.stdout
+
+
+def omni_source(db: str) -> str:
+    """A store's source: its id is the first word of the line that prints it."""
+    omni(db, "sources", "create", "--kind", "pos", "--name", "Store")
+    return next(line.split()[1] for line in listing(db, "sources") if " Store " in line)
+
+
+def listing(db: str, what: str) -> list[str]:
+    done = subprocess.run([OMNI, what, "list"], capture_output=True, text=True, env=env_for(db),
+                          check=True)  # fmt: skip
+    return done.stdout.splitlines()

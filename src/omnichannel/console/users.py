@@ -1,4 +1,5 @@
-"""Console users: create, authenticate by user name and password, look up by id.
+"""Console users: create, authenticate by user name and password, look up by id; and for the
+operator (``omni users …``): list them, disable and enable them, set a new password.
 
 Passwords are hashed with Argon2id (``argon2-cffi``, its default RFC 9106 low-memory profile).
 An unknown user name costs the same hash verification as a wrong password, so the answer's
@@ -16,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.console.models import ROLES, ConsoleUser
-from omnichannel.errors import InvalidRequest, field_error
+from omnichannel.errors import InvalidRequest, NotFound, field_error
 from omnichannel.events.models import Source
 from omnichannel.events.sources import list_sources
 from omnichannel.kit.ids import new_id
@@ -72,6 +73,42 @@ async def create_user(
     )
     session.add(user)
     await session.flush()
+    return user
+
+
+async def list_users(session: AsyncSession) -> list[ConsoleUser]:
+    return list(
+        (await session.execute(select(ConsoleUser).order_by(ConsoleUser.username))).scalars()
+    )
+
+
+async def _existing(session: AsyncSession, username: str) -> ConsoleUser:
+    user = await by_username(session, username)
+    if user is None:
+        raise NotFound(f"No console user {username.strip().lower()}; `omni users list` shows them.")
+    return user
+
+
+async def set_disabled(
+    rt: Runtime, session: AsyncSession, username: str, disabled: bool
+) -> tuple[ConsoleUser, bool]:
+    """Disable a user (their sessions end at once, signing in is refused) or enable them again.
+    Returns the user, and whether this call changed anything."""
+    user = await _existing(session, username)
+    if (user.disabled_at is not None) == disabled:
+        return user, False
+    user.disabled_at = rt.clock.now() if disabled else None
+    user.session_generation += 1  # enabled again, the sessions from before stay ended
+    return user, True
+
+
+async def set_password(session: AsyncSession, username: str, password: str) -> ConsoleUser:
+    """A new password; every session of the user ends (whoever knew the old one is signed out)."""
+    user = await _existing(session, username)
+    if len(password) < MIN_PASSWORD:
+        raise _invalid("password", f"at least {MIN_PASSWORD} characters")
+    user.password_hash = await asyncio.to_thread(hasher.hash, password)
+    user.session_generation += 1
     return user
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnichannel.errors import InvalidRequest, Unauthorized, field_error
+from omnichannel.errors import InvalidRequest, NotFound, Unauthorized, field_error
 from omnichannel.events import repository as repo
 from omnichannel.events.models import SOURCE_KINDS, SYSTEM_SOURCE, Source
 from omnichannel.kit.ids import API_TOKEN_PREFIX, WRITE_KEY_PREFIX, digest, new_id, new_secret
@@ -74,6 +74,20 @@ def _new_source(
 
 async def list_sources(session: AsyncSession) -> list[Source]:
     return await repo.list_sources(session)
+
+
+async def set_source_disabled(
+    rt: Runtime, session: AsyncSession, source_id: str, disabled: bool
+) -> tuple[Source, bool]:
+    """Disable a source (its write key is refused, within ``source_cache_seconds`` on running
+    servers; its events stay) or enable it again. Returns it, and whether this call changed it."""
+    source = await session.get(Source, source_id)
+    if source is None or source.is_system:
+        raise NotFound(f"No source {source_id}; `omni sources list` shows them.")
+    if (source.disabled_at is not None) == disabled:
+        return source, False
+    source.disabled_at = rt.clock.now() if disabled else None
+    return source, True
 
 
 async def system_source(rt: Runtime, session: AsyncSession) -> Source:
