@@ -13,12 +13,12 @@ from tests.helpers import START, app_platform, basic, drain
 pytestmark = pytest.mark.usefixtures("backend")
 
 
-async def test_an_event_dated_tomorrow_or_set_by_an_agent_counts_for_no_day(
+async def test_an_event_dated_tomorrow_counts_on_its_arrival_and_an_agents_change_on_none(
     app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
 ) -> None:
-    """A fast device clock dates an event up to a day ahead (it is kept so): past midnight UTC,
-    it belongs to no day shown, and must not break the page. A consent an agent set through the
-    API is not the customer's activity."""
+    """A fast device clock dates an event ahead: it is taken at its arrival, today (it once
+    belonged to no day shown, and had to not break the page). A consent an agent set through
+    the API is not the customer's activity."""
     batch = {
         "batch": [
             {"type": "track", "userId": "u1", "event": "Today", "timestamp": START.isoformat()},
@@ -37,6 +37,6 @@ async def test_an_event_dated_tomorrow_or_set_by_an_agent_counts_for_no_day(
     async with app_platform(app_client).rt.db.read() as session:
         shown = await figures(session, START, days=7)
     assert shown.days[-1] == START.date().isoformat()
-    assert shown.events == {"web": [0, 0, 0, 0, 0, 0, 1]}
+    assert shown.events == {"web": [0, 0, 0, 0, 0, 0, 2]}
     assert shown.active == {"web": 1}
     assert (shown.new[-1], shown.returning[-1]) == (1, 0)

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.usefixtures("backend")
 
 
 def at(minutes: int) -> str:
-    return (START + timedelta(minutes=minutes)).isoformat()
+    """``minutes`` into the hour before the tests' clock: every call has happened when sent."""
+    return (START - timedelta(hours=1) + timedelta(minutes=minutes)).isoformat()
 
 
 async def call(client: httpx.AsyncClient, key: str, path: str, body: dict[str, object]) -> None:

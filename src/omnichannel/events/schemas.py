@@ -6,7 +6,7 @@ requires); everything else a client sends is kept as sent (``extra="allow"``), a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,9 +24,6 @@ from pydantic import (
 from omnichannel.errors import field_error
 
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
-# How far after its arrival an event's time may be (clocks a little ahead, time zones mixed up);
-# beyond it, the clock is simply wrong (``event_time``).
-MAX_FUTURE = timedelta(days=1)
 NUL_ERROR = "contains a NUL character (\\u0000), which cannot be stored"
 
 
@@ -175,9 +172,11 @@ def event_time(message: Message, received_at: datetime, batch_sent_at: datetime 
 
     The client's clock may be wrong, but the gap between when the event happened and when it was
     sent is measured on that one clock, so it is right; the server's receivedAt anchors it.
-    A time still more than ``MAX_FUTURE`` after receivedAt (a device whose clock says 2031, with
-    no sentAt to correct it) is taken as receivedAt: kept, it would hold the customer's last seen
-    in the future for years. The payload keeps the time as sent.
+    Nothing happens after it arrives: a time still after receivedAt (a till's local time read
+    as UTC, hours ahead, or a device whose clock says 2031, with no sentAt to correct it) is
+    taken as receivedAt. Kept, it outranked every later change by last-write-wins: the
+    customer's own opt-out an hour later lost to a grant dated a day ahead, and their last seen
+    stayed in the future. The payload keeps the time as sent.
     """
     original = message.originalTimestamp or message.timestamp
     sent = message.sentAt or batch_sent_at
@@ -187,4 +186,4 @@ def event_time(message: Message, received_at: datetime, batch_sent_at: datetime 
         happened = original if sent is None else received_at - (sent - original)
     except OverflowError:  # sent thousands of years after it happened: no clock to trust
         return received_at
-    return received_at if happened - received_at > MAX_FUTURE else happened
+    return min(happened, received_at)
