@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # How long connecting to PostgreSQL may take before the call is a 503 (asyncpg's own default
     # is 60 s, past any load balancer's and Prometheus's patience with a server that hangs).
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # How long one statement may wait for PostgreSQL (a lock another session holds, a hung
+    # proxy, a partition) before the call is a 503: without it, calls, /readyz and shutdown
+    # waited as long as the database did. Migrations are not bound by it.
+    database_statement_timeout_seconds: float = Field(default=30.0, gt=0)
     # FULL fsyncs every commit, so an acknowledged event survives a power cut as well as a crash.
     # NORMAL (WAL) survives any process crash and is several times faster; see README.
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
@@ -187,3 +191,11 @@ class Settings(BaseSettings):
         """The driver's connect arguments: asyncpg's connect timeout, so a database that takes
         connections and never answers fails in seconds, not asyncpg's 60 s."""
         return {} if self.is_sqlite else {"timeout": self.database_connect_timeout_seconds}
+
+    @property
+    def serving_connect_args(self) -> dict[str, Any]:
+        """The connect arguments of the servers' and workers' connections: the connect timeout,
+        and on PostgreSQL asyncpg's ``command_timeout`` for every statement."""
+        if self.is_sqlite:
+            return {}
+        return self.connect_args | {"command_timeout": self.database_statement_timeout_seconds}

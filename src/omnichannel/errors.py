@@ -150,7 +150,8 @@ def database_problem(exc: Exception) -> Problem:
             "change it, retrying will not help."
         )
     # Nothing was acknowledged: the client (every Segment SDK retries 5xx) sends it again.
-    log.error("database error: %s", exc)
+    # A timeout says nothing in its text: its kind is the news (a statement waited too long).
+    log.error("database error: %s", str(exc) or f"{type(exc).__name__} (no answer in time)")
     return Unavailable("The database did not accept the write or the read; retry shortly.")
 
 

@@ -9,11 +9,13 @@ import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import asyncpg
 import httpx
 import orjson
 import pytest
 from sqlalchemy import select
 
+from omnichannel.config import Settings
 from omnichannel.events.models import Event
 from tests.helpers import START, app_platform, basic, drain, nothing_but, table_counts
 
@@ -615,6 +617,33 @@ async def test_database_down_is_a_503_to_retry_and_nothing_is_acknowledged(
     for thread in threading.enumerate():
         if thread.name.endswith("(_connection_worker_thread)"):
             await asyncio.to_thread(thread.join, 5)
+
+
+async def test_a_database_that_stops_answering_is_a_503_in_bounded_time(
+    app_client: httpx.AsyncClient, web_key: str, backend: str, settings: Settings
+) -> None:
+    """A lock another session holds (or a hung proxy, a partition): calls, /readyz and shutdown
+    waited as long as the database did; now a statement waits at most
+    ``OMNI_DATABASE_STATEMENT_TIMEOUT_SECONDS``, and then the call is a 503 to retry."""
+    if backend != "postgresql":
+        pytest.skip("SQLite's wait for another writer is its busy timeout")
+    platform = app_platform(app_client)
+    await platform.sources.authenticate(web_key)
+    await platform.rt.db.dispose()
+    platform.rt.db.__init__(settings.model_copy(update={"database_statement_timeout_seconds": 1}))
+    holder = await asyncpg.connect(settings.database_url.replace("+asyncpg", ""))
+    try:
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+            call = post(app_client, "/v1/track", web_key, {"userId": "u", "event": "E"})
+            # Generous: the point is that it ends (it waited for the lock for ever before).
+            response = await asyncio.wait_for(call, 30)
+            assert response.status_code == 503, response.text
+        again = await post(app_client, "/v1/track", web_key, {"userId": "u", "event": "E"})
+        assert again.status_code == 200, again.text  # the lock gone, the pool serves again
+    finally:
+        await holder.close()
+    assert (await table_counts(platform))["events"] == 1
 
 
 async def test_ingestion_paths_take_only_post(app_client: httpx.AsyncClient) -> None:

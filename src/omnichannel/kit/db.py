@@ -73,7 +73,7 @@ class Database:
                 pool_size=10,
                 max_overflow=10,
                 pool_pre_ping=True,
-                connect_args=settings.connect_args,
+                connect_args=settings.serving_connect_args,
                 **common,
             )
             self.reader = self.writer
