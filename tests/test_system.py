@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from omnichannel.app import create_app
 from omnichannel.config import Settings
@@ -131,6 +131,36 @@ async def test_ready_once_migrated_and_alive_always(app_client: httpx.AsyncClien
     assert (await app_client.get("/healthz")).json() == {"status": "ok"}
     for path in ("/healthz", "/readyz"):  # some load balancers probe with HEAD
         assert (await app_client.head(path)).status_code == 200
+
+
+async def test_not_ready_while_the_database_refuses_writes(
+    app_client: httpx.AsyncClient, web_key: str, settings: Settings
+) -> None:
+    """A full disk (here SQLite's page limit, which fails a write the same way): every call was
+    a 503, and /readyz said 200 all along, so a load balancer kept sending calls here."""
+    if not settings.is_sqlite:
+        pytest.skip("fills the database with SQLite's max_page_count")
+    platform = app_platform(app_client)
+    await platform.sources.authenticate(web_key)
+    async with platform.rt.db.write() as session:  # the one writer connection keeps it
+        pages = (await session.execute(text("PRAGMA page_count"))).scalar_one()
+        await session.execute(text(f"PRAGMA max_page_count = {pages}"))
+    big = {"anonymousId": "v1", "event": "Viewed", "properties": {"text": "x" * 30_000}}
+    statuses = set()
+    for n in range(50):
+        call = await app_client.post("/v1/track", json=big | {"messageId": f"m{n}"},
+                                     auth=basic(web_key))  # fmt: skip
+        statuses.add(call.status_code)
+        if call.status_code == 503:
+            break
+    assert 503 in statuses
+    refused = await app_client.get("/readyz")
+    assert refused.status_code == 503
+    assert "database or disk is full" in refused.json()["detail"]
+    async with platform.rt.db.write() as session:  # the disk freed
+        await session.execute(text("PRAGMA max_page_count = 1073741823"))
+    assert (await app_client.get("/readyz")).status_code == 200  # a write succeeded
+    assert (await app_client.post("/v1/track", json=big, auth=basic(web_key))).status_code == 200
 
 
 async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:

@@ -2,7 +2,8 @@
 
 ``/healthz`` says only that the process answers, so a restart is never triggered by the database
 being away. ``/readyz`` says whether this process can do its job: the database answers and has
-every migration, so a load balancer sends calls only where they can be stored. ``/metrics`` is
+every migration, and has not just refused writes (a full disk), so a load balancer sends calls
+only where they can be stored. ``/metrics`` is
 Prometheus's text format (``kit.metrics``), open like the other two: it holds counts, not
 customer data; keep the port off the public internet, as the README says.
 """
@@ -40,6 +41,8 @@ async def readyz(platform: Platform = Depends(get_platform)) -> dict[str, str]:
     db = platform.rt.db
     if not await db.answers():
         raise Unavailable("The database does not answer; calls cannot be stored here now.")
+    if (refusal := db.refusing_writes()) is not None:
+        raise Unavailable(f"The database refuses writes ({refusal}); calls cannot be stored here.")
     try:  # on the reader: on SQLite, a writer's connection would queue behind a long write
         pending = await pending_migrations(db.reader)
     except ResolutionError as exc:

@@ -9,10 +9,17 @@ queue on SQLite's busy timeout instead of failing with "database is locked" half
 transaction. Reads use their own pool and see committed data through WAL without blocking writers;
 each of their statements is one trip to the driver's thread (``kit.one_trip``).
 On PostgreSQL both are one pool and concurrency is row locks plus ``FOR UPDATE SKIP LOCKED``.
+
+A database can answer and still refuse every write (its disk full, its file read-only): the
+last such refusal is kept for ``REFUSALS_KEPT_SECONDS`` unless a write succeeds meanwhile, so
+``/readyz`` can say so (a load balancer then sends the calls elsewhere, and tries this process
+again once the memory has passed).
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +28,7 @@ import orjson
 from sqlalchemy import Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -45,8 +53,26 @@ def _json_loads(value: Any) -> Any:
     return orjson.loads(value)
 
 
+REFUSALS_KEPT_SECONDS = 10.0
+# SQLite's words for a write it cannot make at all (SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY).
+SQLITE_REFUSALS = ("database or disk is full", "disk I/O error", "readonly database")
+
+
+def refuses_writes(exc: BaseException) -> bool:
+    """Whether a failed transaction says the database takes no writes at all (not that this
+    one's data was wrong, nor that it lost a race): SQLite's disk full, I/O error or read-only
+    file; PostgreSQL's insufficient resources (53: disk full, out of memory) or system errors
+    (58: an I/O error)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if isinstance(exc.orig, sqlite3.OperationalError):
+        return any(words in str(exc.orig) for words in SQLITE_REFUSALS)
+    return str(getattr(exc.orig, "sqlstate", "") or "")[:2] in ("53", "58")
+
+
 class Database:
     def __init__(self, settings: Settings) -> None:
+        self._refused: tuple[float, str] | None = None
         self.url = settings.database_url
         self.dialect = "sqlite" if settings.is_sqlite else "postgresql"
         common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
@@ -83,8 +109,21 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that may write; commits on success, rolls back on any exception."""
-        async with self._write_sessions() as session, session.begin():
-            yield session
+        try:
+            async with self._write_sessions() as session, session.begin():
+                yield session
+        except Exception as exc:
+            if refuses_writes(exc):
+                self._refused = (time.monotonic(), str(getattr(exc, "orig", exc)))
+            raise
+        self._refused = None
+
+    def refusing_writes(self) -> str | None:
+        """Why the last write failed, if the database refused it as it refuses any write and no
+        write has succeeded since, within ``REFUSALS_KEPT_SECONDS``."""
+        if self._refused is None or time.monotonic() - self._refused[0] > REFUSALS_KEPT_SECONDS:
+            return None
+        return self._refused[1]
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

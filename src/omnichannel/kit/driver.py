@@ -10,7 +10,10 @@ connection (aiosqlite or asyncpg) under the caller's session, in the caller's tr
 
 The SQL of such a statement is written per backend by its repository (placeholders and arrays
 differ). This module converts values as the ORM types do (``kit.orm.UTCDateTime``, ``JSONType``),
-so a row written here reads back the same through SQLAlchemy, and the other way round.
+so a row written here reads back the same through SQLAlchemy, and the other way round; and its
+errors as SQLAlchemy's adapter does (a ``DBAPIError`` with the SQLSTATE), so a deadlock here is a
+lost race and a full disk a 503, as anywhere else. Raised as the driver's own, they were neither:
+callers got a dropped connection.
 """
 
 from __future__ import annotations
@@ -20,19 +23,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class DriverConnection:
-    def __init__(self, dialect: str, raw: Any) -> None:
+    def __init__(self, dialect: str, raw: Any, adapter: Any = None, dbapi: Any = None) -> None:
         self.sqlite = dialect == "sqlite"
         self.raw = raw  # aiosqlite.Connection or asyncpg.Connection
+        # SQLAlchemy's adapter of that connection and its DB-API module: they translate errors.
+        self.adapter, self.dbapi = adapter, dbapi
 
     @classmethod
     async def of(cls, session: AsyncSession, *, writes: bool) -> DriverConnection:
         """The driver connection of ``session``; inside the session's transaction if ``writes``."""
         connection = await session.connection()
-        raw: Any = (await connection.get_raw_connection()).driver_connection
+        pooled = await connection.get_raw_connection()
+        raw: Any = pooled.driver_connection
         dialect = connection.dialect.name
         # SQLite's BEGIN was sent when the session took its connection (kit.db, on_begin). The
         # asyncpg adapter sends BEGIN with the first statement it runs itself; before that, a
@@ -41,7 +48,7 @@ class DriverConnection:
         # adapter begin first.
         if writes and dialect != "sqlite" and not raw.is_in_transaction():
             await connection.exec_driver_sql("SELECT 1")
-        return cls(dialect, raw)
+        return cls(dialect, raw, pooled.dbapi_connection, connection.dialect.dbapi)
 
     def time(self, moment: datetime) -> Any:
         """A timezone-aware time as a parameter: what ``UTCDateTime`` binds."""
@@ -65,12 +72,34 @@ class DriverConnection:
         return orjson.dumps(value).decode()
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-        if self.sqlite:
-            return list(await self.raw.execute_fetchall(sql, params))
-        return list(await self.raw.fetch(sql, *params))
+        try:
+            if self.sqlite:
+                return list(await self.raw.execute_fetchall(sql, params))
+            return list(await self.raw.fetch(sql, *params))
+        except Exception as exc:
+            raise self._translated(exc, sql) from exc
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.raw.executemany(sql, rows)
+        try:
+            await self.raw.executemany(sql, rows)
+        except Exception as exc:
+            raise self._translated(exc, sql) from exc
+
+    def _translated(self, exc: Exception, sql: str) -> Exception:
+        """The driver's error as SQLAlchemy raises it for a statement of its own (its parameters
+        left out: customers' data, in logs)."""
+        if self.adapter is None:
+            return exc
+        try:
+            self.adapter._handle_exception(exc)  # raises the DB-API error for the driver's
+        except Exception as adapted:
+            if isinstance(adapted, self.dbapi.Error):
+                wrapped: Exception = DBAPIError.instance(
+                    sql, None, adapted, self.dbapi.Error, hide_parameters=True
+                )
+                return wrapped
+            return adapted
+        return exc
 
 
 def sqlite_rows(count: int, width: int) -> str:

@@ -22,7 +22,6 @@ T = TypeVar("T")
 
 # PostgreSQL: deadlock_detected and serialization_failure are "try again", not bugs.
 RETRYABLE_SQLSTATES = ("40P01", "40001")
-UNIQUE_VIOLATION = "23505"
 
 
 class LostRace(Exception):
@@ -35,10 +34,7 @@ def lost_race(exc: Exception) -> bool:
     if isinstance(exc, DBAPIError):
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         return code in RETRYABLE_SQLSTATES or "deadlock" in str(exc).lower()
-    # Statements run on the driver (kit.driver, kit.bulk) raise asyncpg's own errors, which
-    # carry the SQLSTATE themselves; 23505 is the clash of two new identical identifiers.
-    code = getattr(exc, "sqlstate", None)
-    return code == UNIQUE_VIOLATION or code in RETRYABLE_SQLSTATES
+    return False
 
 
 async def retrying(work: Callable[[], Awaitable[T]], attempts: int) -> T:
