@@ -223,6 +223,24 @@ async def test_duplicate_message_id_is_stored_once(
     assert counts["profiles"] == 1
 
 
+async def test_a_retry_not_stored_again_moves_no_first_or_last_seen(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """A retried messageId with other times (an SDK rebuilding it, or someone else): it was not
+    stored, yet a known customer's identifier took its times as first and last seen."""
+    times = [START - timedelta(days=days) for days in (200, 400, 10)]
+    for at in times:
+        body = {"userId": "u1", "event": "E", "messageId": "m-1", "timestamp": at.isoformat()}
+        assert (await post(app_client, "/v1/track", web_key, body)).status_code == 200
+        await drain(app_client)
+    profile = (
+        await app_client.get("/v1/profiles/lookup?type=user_id&value=u1", headers=admin)
+    ).json()
+    [identity] = profile["identities"]
+    stored = times[0].isoformat().replace("+00:00", "Z")
+    assert (identity["first_seen"], identity["last_seen"]) == (stored, stored)
+
+
 async def test_same_message_id_from_two_sources_is_two_events(
     app_client: httpx.AsyncClient, web_key: str, app_key: str
 ) -> None:

@@ -240,6 +240,8 @@ class Ingestor:
             new.stored = added.pop((new.row["source_id"], new.row["message_id"]), None) is not None
         fanout = []
         for n, profile_id in known.items():
+            if accepted[n].stored:
+                sightings.saw(items[n])
             row = accepted[n].row
             # pop: a message sent twice in one flush is stored once and published once; one
             # already in the log was not inserted again and has no id here.

@@ -72,6 +72,11 @@ class Sightings:
     earliest: dict[str, tuple[datetime, str | None]]
     rows: dict[str, Owner]
 
+    def saw(self, item: Item) -> None:
+        """Note the event ``item`` as seen, once it is stored."""
+        for i in item.identifiers:
+            saw(self.seen, self.earliest, i.key, item.at, item.source_id)
+
 
 @dataclass
 class Resolved:
@@ -133,7 +138,9 @@ async def resolve_batch(
 async def resolve_known(
     rt: Runtime, session: AsyncSession, items: Sequence[Item], cache: OwnerCache
 ) -> tuple[dict[int, str], Sightings]:
-    """The items whose identifiers all belong to one profile already, each with that profile.
+    """The items whose identifiers all belong to one profile already, each with that profile,
+    and the rows of their identifiers, on which the caller notes each item it stores
+    (``Sightings.saw``: a retried message, not stored again, moves no last or first seen).
 
     Such an event changes nothing in the graph but last-seen times, so it needs neither the
     resolver nor the worker. Left out, for ``resolve_batch``: an identifier the graph lacks (it
@@ -155,8 +162,6 @@ async def resolve_known(
         if profile_id is None:
             continue
         resolved[item.event_id] = profile_id
-        for i in item.identifiers:
-            saw(sightings.seen, sightings.earliest, i.key, item.at, item.source_id)
     return resolved, sightings
 
 
