@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import orjson
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from omnichannel.events import repository as events_repo
 from omnichannel.events.models import PENDING, Event
@@ -148,8 +149,8 @@ async def test_a_bulk_insert_never_cuts_a_value_short(platform: Platform) -> Non
     try:
         async with platform.rt.db.write() as session:
             await insert.run(session, [{"term": term, "profile_id": "p1"}])
-    except Exception as exc:
-        assert getattr(exc, "sqlstate", None) == "22001"  # string_data_right_truncation
+    except DBAPIError as exc:  # as SQLAlchemy raises it, with the driver's SQLSTATE
+        assert getattr(exc.orig, "sqlstate", None) == "22001"  # string_data_right_truncation
         return
     async with platform.rt.db.read() as session:
         assert (await session.execute(select(SearchTerm.term))).scalar_one() == term

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from omnichannel.kit.group_commit import GroupCommit
 from omnichannel.platform import Platform
@@ -89,3 +90,23 @@ async def test_a_lone_caller_that_fails_is_told_so_and_not_written_behind_its_ba
         await first
     await asyncio.wait_for(second, 5)
     assert attempts == [[1], [2]]
+
+
+async def test_a_caller_whose_transaction_lost_a_race_is_run_again_before_it_hears(
+    platform: Platform,
+) -> None:
+    """A deadlock with another process (PostgreSQL's 40P01) is no one's fault: answered, it was
+    a 503 (a dropped connection before the driver's errors were translated)."""
+    attempts: list[list[int]] = []
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    async def write(session: object, items: list[int]) -> None:
+        attempts.append(items)
+        if len(attempts) == 1:
+            raise DBAPIError("UPDATE identities …", None, Deadlock("deadlock detected"))
+
+    log: GroupCommit[int] = GroupCommit(platform.rt.db, write)  # type: ignore[arg-type]
+    await asyncio.wait_for(log.submit([1]), 5)
+    assert attempts == [[1], [1]]

@@ -8,7 +8,9 @@ arrive during a flush are taken by the next round. Under no load it behaves like
 transaction. The flush runs in its own task, so a caller that is cancelled (a client that went
 away) never takes the others' transaction down with it. Nor does a caller whose items the
 database refuses: when a shared transaction fails, each caller's items are written again on
-their own, so only the caller that brought the bad ones hears of it.
+their own, so only the caller that brought the bad ones hears of it. A caller's own
+transaction that lost a race (a deadlock with another process, ``kit.races``) is run again
+before the caller hears anything: no one's fault, and a 503 would send the work back.
 The same idea as PostgreSQL's and InnoDB's group commit, one level up.
 """
 
@@ -21,6 +23,10 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.kit.db import Database
+from omnichannel.kit.races import lost_race
+
+# Tries of one caller's transaction that keeps losing races, before its failure is its answer.
+RACE_ATTEMPTS = 3
 
 T = TypeVar("T")
 
@@ -63,17 +69,27 @@ class GroupCommit(Generic[T]):
             items, done = self._queue.pop(0)
             group.append((items, done))
             size += len(items)
-        if len(group) == 1:  # a lone caller's failure is its answer: never written again
-            await self._commit(group, last_try=True)
-        elif not await self._commit(group, last_try=False):
+        if len(group) == 1:
+            await self._commit_alone(group[0])
+        elif await self._commit(group) is not None:
             for caller in group:
-                await self._commit([caller], last_try=True)
+                await self._commit_alone(caller)
 
-    async def _commit(
-        self, group: list[tuple[list[T], asyncio.Future[None]]], last_try: bool
-    ) -> bool:
-        """Write the group's items in one transaction; answer its callers unless it failed and
-        they are to be tried again. Returns whether it committed."""
+    async def _commit_alone(self, caller: tuple[list[T], asyncio.Future[None]]) -> None:
+        """One caller's items in a transaction of their own: its failure is its answer, never
+        written again after it (the caller would have been told they were not), unless the
+        transaction lost a race, which is run again first."""
+        for attempt in range(1, RACE_ATTEMPTS + 1):
+            failure = await self._commit([caller])
+            if failure is None:
+                return
+            if not lost_race(failure) or attempt == RACE_ATTEMPTS:
+                caller[1].set_exception(failure)
+                return
+
+    async def _commit(self, group: list[tuple[list[T], asyncio.Future[None]]]) -> Exception | None:
+        """Write the group's items in one transaction and answer its callers once it commits;
+        returns why it failed (then no caller is answered), or None."""
         items = [item for items, _ in group for item in items]
         try:
             async with self.db.write() as session:
@@ -81,10 +97,7 @@ class GroupCommit(Generic[T]):
         except Exception as exc:  # no caller is acknowledged
             if self.on_failure is not None:
                 self.on_failure(items)
-            if last_try:
-                for _, done in group:
-                    done.set_exception(exc)
-            return False
+            return exc
         for _, done in group:
             done.set_result(None)
-        return True
+        return None
