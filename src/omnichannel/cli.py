@@ -43,8 +43,8 @@ from omnichannel.console.users import (
     create_user,
     list_users,
     provision,
-    set_disabled,
     set_password,
+    set_user_disabled,
 )
 from omnichannel.demo.guide import print_console_login, print_guide
 from omnichannel.demo.loader import DemoResult, default_keys_file, load_demo
@@ -465,7 +465,7 @@ def users_list() -> None:
 def _switch_user(username: str, disabled: bool) -> None:
     async def work(platform: Platform) -> str:
         async with platform.rt.db.write() as session:
-            user, changed = await set_disabled(platform.rt, session, username, disabled)
+            user, changed = await set_user_disabled(platform.rt, session, username, disabled)
         if not changed:
             return f"user {user.username} was already {'disabled' if disabled else 'enabled'}"
         if disabled:

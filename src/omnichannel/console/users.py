@@ -102,7 +102,7 @@ async def _existing(session: AsyncSession, username: str) -> ConsoleUser:
     return user
 
 
-async def set_disabled(
+async def set_user_disabled(
     rt: Runtime, session: AsyncSession, username: str, disabled: bool
 ) -> tuple[ConsoleUser, bool]:
     """Disable a user (their sessions end at once, signing in is refused) or enable them again.
