@@ -20,28 +20,24 @@ OTHER_ROUTES_LIMIT = 1024 * 1024
 
 
 class TooLarge(Exception):
-    """The body is over the limit; ``size`` is how much of it was seen (or declared)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
+    """The body is over the limit."""
 
 
-def declared_over(request: Request, limit: int) -> int | None:
-    """The ``Content-Length`` a request declares, when it is over ``limit``."""
+def declared_over(request: Request, limit: int) -> bool:
+    """Whether the ``Content-Length`` a request declares is over ``limit``."""
     declared = request.headers.get("content-length", "")
-    return int(declared) if declared.isdigit() and int(declared) > limit else None
+    return declared.isdigit() and int(declared) > limit
 
 
 async def read_at_most(request: Request, limit: int) -> bytes:
     """The body, or TooLarge as soon as more than ``limit`` bytes are declared or have come."""
-    if (declared := declared_over(request, limit)) is not None:
-        raise TooLarge(declared)
+    if declared_over(request, limit):
+        raise TooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise TooLarge(size)
+            raise TooLarge
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -57,7 +53,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         too_large = f"The body is over {self.limit} bytes."
-        if declared_over(Request(scope), self.limit) is not None:
+        if declared_over(Request(scope), self.limit):
             await problem_response(http_problem(413, too_large))(scope, receive, send)
             return
         size = 0
