@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # Laid over the defaults, not in their place: the user id's limit of 1 always holds.
     identity_limits: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_LIMITS))
     identity_default_limit: int = Field(default=5, ge=1)
+    # Identifiers one profile may hold in all: each custom type has a limit of its own, so
+    # without it a write key could grow one profile to tens of thousands, and every event that
+    # brings it a new identifier costs time in proportion (a limit check walks the profile).
+    identity_max_per_profile: int = Field(default=200, ge=1)
     # Regular expressions, case-insensitive, each matched against an identifier's whole value;
     # added to the defaults, which always apply (a list without them would let "undefined" in).
     identity_blocked_values: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKED_VALUES))

@@ -128,3 +128,18 @@ def test_sixth_email_is_not_attached() -> None:
     assert len(set(assigned)) == 1
     emails = [i for i in resolver.graph.members[assigned[0]].values() if i.type == "email"]
     assert len(emails) == 5
+
+
+def test_a_profile_holds_at_most_max_per_profile_identifiers() -> None:
+    """Each custom type has a limit of its own: without one in all, a write key grew a profile
+    to 40,000 identifiers, and each later event new to it held the event loop ~45 ms."""
+    rules = MergeRules(Settings(identity_max_per_profile=20))
+    resolver = Resolver(rules, Graph(), lambda: "p")
+    for n in range(10):  # 5 new custom types an event, on one device
+        call = [Identifier("anonymous_id", "tablet")]
+        call += [Identifier(f"system{n}_{i}", "x") for i in range(5)]
+        assert resolver.resolve(call, at=AT) == "p"
+    assert len(resolver.graph.members["p"]) == 20
+    # Its own identifiers still resolve to it; the ones it had no room for were left out.
+    assert resolver.graph.owner["system0_0:x"] == "p"
+    assert "system9_0:x" not in resolver.graph.owner

@@ -109,7 +109,8 @@ class Resolver:
 
     def _fitting(self, ranked: list[Identifier]) -> int:
         """How many of ``ranked`` to keep: the longest head whose identifiers, with every
-        identifier of the profiles they hold, fit the limits (the first one at least).
+        identifier of the profiles they hold, fit the limits, per type and in all (the first
+        one at least).
 
         Dropping the lowest-priority identifier until the rest fit keeps that head: each
         identifier added to a head only adds values (its own, its profile's), so once a type
@@ -118,6 +119,7 @@ class Resolver:
         profile with thousands, a minute of the server's time."""
         values: dict[str, set[str]] = {}
         counted: set[str] = set()
+        keys: set[str] = set()  # and every identifier in all, against ``max_per_profile``
         for n, ident in enumerate(ranked):
             adding = [ident]
             owner = self.graph.owner.get(ident.key)
@@ -127,7 +129,10 @@ class Resolver:
             for added in adding:
                 of_type = values.setdefault(added.type, set())
                 of_type.add(added.value)
-                if len(of_type) > self.rules.limit(added.type):
+                keys.add(added.key)
+                if len(of_type) > self.rules.limit(added.type) or (
+                    len(keys) > self.rules.max_per_profile
+                ):
                     return max(n, 1)
         return len(ranked)
 

@@ -82,6 +82,7 @@ class MergeRules:
         self.priority = {t: i for i, t in enumerate(settings.identity_priority)}
         self.limits = dict(settings.identity_limits)
         self.default_limit = settings.identity_default_limit
+        self.max_per_profile = settings.identity_max_per_profile
         self.region = settings.default_region
         self._blocked = re.compile(
             "|".join(f"(?:{p})" for p in settings.identity_blocked_values), re.IGNORECASE
