@@ -13,6 +13,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from omnichannel.events import repository as events_repo
 from omnichannel.events.models import SYSTEM_SOURCE, Event
 from omnichannel.kit.clock import FrozenClock
 from omnichannel.profiles.search_models import SearchTerm
@@ -858,3 +859,19 @@ async def test_traits_of_every_json_type_read_back(
     await send(app_client, web_key, {"type": "identify", "userId": "u1", "traits": traits})
     profile = await lookup(app_client, admin, "user_id", "u1")
     assert profile["traits"] == traits
+
+
+async def test_an_erasure_deletes_events_a_bounded_number_at_a_time(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """Each statement deletes at most ``per_statement`` events, so a customer with years of
+    events does not outlast the statement timeout; every one goes, and no one else's."""
+    await send(app_client, web_key, *[{"type": "track", "userId": "u1", "event": f"E{n}"}
+                                      for n in range(7)])  # fmt: skip
+    await send(app_client, web_key, {"type": "track", "userId": "u2", "event": "Other"})
+    profile = await lookup(app_client, admin, "user_id", "u1")
+    platform = app_platform(app_client)
+    async with platform.rt.db.write() as session:
+        deleted = await events_repo.delete_for_profiles(session, [profile["id"]], per_statement=3)
+    assert deleted == 7
+    assert (await table_counts(platform))["events"] == 1

@@ -279,9 +279,18 @@ async def move_to_profile(session: AsyncSession, event_ids: Sequence[int], profi
         )
 
 
-async def delete_for_profiles(session: AsyncSession, profile_ids: Sequence[str]) -> int:
-    result = await session.execute(delete(events).where(events.c.profile_id.in_(profile_ids)))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+async def delete_for_profiles(
+    session: AsyncSession, profile_ids: Sequence[str], *, per_statement: int = 10_000
+) -> int:
+    """Delete the events of these profiles, ``per_statement`` at a time: a customer with years
+    of events is not one statement that outlasts OMNI_DATABASE_STATEMENT_TIMEOUT_SECONDS."""
+    deleted = 0
+    while True:
+        some = select(events.c.id).where(events.c.profile_id.in_(profile_ids)).limit(per_statement)
+        result = await session.execute(delete(events).where(events.c.id.in_(some)))
+        deleted += int(result.rowcount)  # type: ignore[attr-defined]
+        if result.rowcount < per_statement:  # type: ignore[attr-defined]
+            return deleted
 
 
 # --- sources ---------------------------------------------------------------------------------
