@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Route, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from omnichannel import __version__
 from tests.live import Live, omni, server
@@ -54,6 +54,16 @@ def offline(browser: Browser, url: str, elsewhere: list[str]) -> BrowserContext:
     return context
 
 
+def authorize(page: Page, scheme: str, field: str, credential: str) -> None:
+    """Swagger UI's Authorize dialog: give ``scheme`` its credential, in its ``field``."""
+    page.click("button.authorize")
+    dialog = page.locator(".auth-container", has_text=scheme)
+    dialog.locator(field).fill(credential)
+    dialog.locator("button.authorize").click()
+    expect(dialog.get_by_text("Authorized", exact=True)).to_be_visible()
+    dialog.locator("button.btn-done").click()
+
+
 def test_the_docs_render_with_no_internet(
     docs_server: Live, browser: Browser, artifacts: Path
 ) -> None:
@@ -72,12 +82,7 @@ def test_the_docs_render_with_no_internet(
     assert errors == []
 
     # Authorize with the API token, and try a lookup: a 404 (no such profile), not a 401.
-    page.click("button.authorize")
-    dialog = page.locator(".auth-container", has_text="apiToken")
-    dialog.locator("input").fill(docs_server.token)
-    dialog.locator("button.authorize").click()
-    expect(dialog.get_by_text("Authorized", exact=True)).to_be_visible()
-    dialog.locator("button.btn-done").click()
+    authorize(page, "apiToken", "input", docs_server.token)
     lookup = page.locator("#operations-profiles-lookup_v1_profiles_lookup_get")
     lookup.locator(".opblock-summary").click()
     lookup.locator("button.try-out__btn").click()
@@ -93,12 +98,7 @@ def test_the_docs_render_with_no_internet(
     errors.clear()
 
     # The write key as Basic-auth user name, and the documented example of a track call: taken.
-    page.click("button.authorize")
-    dialog = page.locator(".auth-container", has_text="writeKey")
-    dialog.locator("input[name=username]").fill(docs_server.keys["web"])
-    dialog.locator("button.authorize").click()
-    expect(dialog.get_by_text("Authorized", exact=True)).to_be_visible()
-    dialog.locator("button.btn-done").click()
+    authorize(page, "writeKey", "input[name=username]", docs_server.keys["web"])
     track = page.locator("#operations-ingestion-track_v1_track_post")
     track.locator(".opblock-summary").click()
     track.locator("button.try-out__btn").click()
