@@ -806,6 +806,35 @@ async def test_an_erasure_named_through_a_merge_keeps_both_parts_after_a_split(
         assert gone.status_code == 404, (type_, gone.text)
 
 
+async def test_an_erasure_takes_the_erased_identifiers_out_of_the_other_profiles_traits(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """The identify that linked Olena to Bea carried both their details, and stays Olena's after
+    the split; once Bea is erased, her phone is neither Olena's trait nor a term that finds her."""
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "anonymousId": "dev-a", "traits": {"email": "olena@example.com"}},
+        {"type": "identify", "anonymousId": "dev-b", "traits": {"phone": "+380501112233"}},
+    )
+    bea = await lookup(app_client, admin, "anonymous_id", "dev-b")
+    await send(app_client, web_key, {"type": "identify", "userId": "olena-1", "traits": {
+        "email": "olena@example.com", "phone": "050 111 22 33"}})  # fmt: skip
+    olena = await lookup(app_client, admin, "email", "olena@example.com")
+    split = await app_client.post(f"/v1/profiles/{olena['id']}/split", headers=admin)
+    assert split.status_code == 200, split.text
+    assert (await lookup(app_client, admin, "user_id", "olena-1"))["id"] == olena["id"]
+    assert "380501112233" in await search_terms(app_client)
+    erase = await app_client.delete(f"/v1/profiles/{bea['id']}", headers=admin)
+    assert erase.status_code == 202, erase.text
+    await drain(app_client)
+    olena = await lookup(app_client, admin, "user_id", "olena-1")
+    assert olena["traits"] == {"email": "olena@example.com"}
+    export = (await app_client.get(f"/v1/profiles/{olena['id']}/export", headers=admin)).json()
+    assert "111 22 33" not in orjson.dumps(export).decode()
+    assert not {t for t in await search_terms(app_client) if "111" in t}
+
+
 @pytest.mark.parametrize(
     ("role", "method", "path", "status"),
     [

@@ -136,11 +136,14 @@ async def erase(session: AsyncSession, profile_ids: Sequence[str]) -> int:
 
 async def scrub(
     session: AsyncSession, event_ids: Sequence[int], keys: set[str], rules: MergeRules
-) -> None:
-    """Take these identifiers out of these events (those still in the log)."""
-    kept = [
-        (row.id, scrubbed)
-        for row in await repo.payloads(session, event_ids)
-        if (scrubbed := without(row.payload, rules, keys)) != row.payload
-    ]
+) -> set[str]:
+    """Take these identifiers out of these events (those still in the log); returns the
+    profiles the changed events are on, whose traits and search terms came from them."""
+    kept, profiles = [], set()
+    for row in await repo.payloads(session, event_ids):
+        if (scrubbed := without(row.payload, rules, keys)) != row.payload:
+            kept.append((row.id, scrubbed))
+            if row.profile_id is not None:
+                profiles.add(row.profile_id)
     await repo.replace_payloads(session, kept)
+    return profiles

@@ -267,7 +267,9 @@ async def resolved_since(
 async def payloads(session: AsyncSession, event_ids: Sequence[int]) -> list[Any]:
     rows: list[Any] = []
     for chunk in chunked(event_ids):
-        query = select(events.c.id, events.c.payload).where(events.c.id.in_(chunk))
+        query = select(events.c.id, events.c.profile_id, events.c.payload).where(
+            events.c.id.in_(chunk)
+        )
         rows.extend((await session.execute(query)).all())
     return rows
 

@@ -23,7 +23,7 @@ side waits that much less (bench/README.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -277,13 +277,19 @@ async def canonical_id(session: AsyncSession, profile_id: str) -> str | None:
 async def people_of(session: AsyncSession, profile_ids: Sequence[str]) -> list[str]:
     """The live profile each id resolves to now, and every profile merged into those (ids of
     profiles no longer there are left out)."""
+    found: list[str] = []
+    for root in await live_ids(session, profile_ids):
+        found.extend(await subtree(session, root))
+    return found
+
+
+async def live_ids(session: AsyncSession, profile_ids: Iterable[str]) -> list[str]:
+    """The live profiles these ids resolve to now, each once, sorted (ids of profiles no
+    longer there are left out)."""
     roots = {
         live for profile_id in profile_ids if (live := await canonical_id(session, profile_id))
     }
-    found: list[str] = []
-    for root in sorted(roots):
-        found.extend(await subtree(session, root))
-    return found
+    return sorted(roots)
 
 
 async def subtree(session: AsyncSession, root: str) -> list[str]:

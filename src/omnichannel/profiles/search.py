@@ -134,17 +134,23 @@ async def on_merged(rt: Runtime, session: AsyncSession, event: ProfilesMerged) -
 
 
 async def on_split(rt: Runtime, session: AsyncSession, event: ProfileSplit) -> None:
-    rules = _rules(rt)
     for profile_id in (event.survivor, event.loser):
-        await forget(session, [profile_id])
-        members = await identity.subtree(session, profile_id)
-        identifies = await history.identify_events(session, members)
-        pairs = [
-            (term, profile_id)
-            for row in identifies
-            for term in terms_of(row.payload.get("traits"), rules)
-        ]
-        await _add(session, pairs)
+        await rebuild(rt, session, profile_id)
+
+
+async def rebuild(rt: Runtime, session: AsyncSession, profile_id: str) -> None:
+    """A profile's terms made anew from its identify events (a split, or an erasure that took
+    identifiers out of them)."""
+    rules = _rules(rt)
+    await forget(session, [profile_id])
+    members = await identity.subtree(session, profile_id)
+    identifies = await history.identify_events(session, members)
+    pairs = [
+        (term, profile_id)
+        for row in identifies
+        for term in terms_of(row.payload.get("traits"), rules)
+    ]
+    await _add(session, pairs)
 
 
 async def forget(session: AsyncSession, profile_ids: Sequence[str]) -> None:

@@ -20,6 +20,7 @@ from omnichannel.kit import jobs
 from omnichannel.kit.ids import new_id
 from omnichannel.kit.outbox import enqueue
 from omnichannel.kit.runtime import Runtime
+from omnichannel.profiles import handlers
 from omnichannel.profiles import repository as repo
 from omnichannel.profiles import search
 from omnichannel.profiles.derive import CONSENT_CHANNELS
@@ -236,7 +237,12 @@ async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
         await repo.delete_for(session, repo.consents, members)
         await search.forget(session, members)
         erased = await identity.erase(rt, session, members)
-        await history.scrub(session, links, set(erased), MergeRules(rt.settings))
+        scrubbed = await history.scrub(session, links, set(erased), MergeRules(rt.settings))
+        # Those events' traits and terms are on someone else's profile (the erased phone that
+        # the link's identify carried): made anew from the events as they are now.
+        for other in await identity.live_ids(session, scrubbed):
+            await handlers.rebuild(rt, session, other)
+            await search.rebuild(rt, session, other)
         await jobs.finish_job(
             session,
             payload["job_id"],
