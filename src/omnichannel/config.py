@@ -12,6 +12,7 @@ from typing import Any, Literal
 import phonenumbers
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 # Segment's defaults, in priority order: the first identifier type decides which profile survives
 # a merge, and the lower ones are dropped first when a limit would be broken.
@@ -54,6 +55,36 @@ DRIVERS = {
     "postgresql": "postgresql+asyncpg",
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
+
+
+# libpq's TLS modes, which asyncpg's ``ssl`` takes by the same names.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _asyncpg_query(value: str) -> str:
+    """A PostgreSQL URL's query as asyncpg takes it. SQLAlchemy hands every query parameter to
+    ``asyncpg.connect`` as an argument, and the URLs managed databases give out are libpq's
+    (``?sslmode=require``), which asyncpg names ``ssl``; any other parameter would stop every
+    command with a TypeError, so it is refused here, naming what to do instead."""
+    url = make_url(value)
+    query = dict(url.query)
+    if "sslmode" in query:
+        if "ssl" in query:
+            raise ValueError("the database URL sets both sslmode and ssl; keep one")
+        query["ssl"] = query.pop("sslmode")
+    if "ssl" in query and query["ssl"] not in SSL_MODES:
+        raise ValueError(f"the database URL's sslmode must be one of: {', '.join(SSL_MODES)}")
+    if other := sorted(set(query) - {"ssl"}):
+        hint = (
+            "; set OMNI_DATABASE_CONNECT_TIMEOUT_SECONDS instead"
+            if "connect_timeout" in other
+            else ""
+        )
+        raise ValueError(
+            f"the database URL's {', '.join(other)} is not a parameter Omnichannel passes to "
+            f"PostgreSQL (only sslmode, or ssl, is){hint}"
+        )
+    return url.set(query=query).render_as_string(hide_password=False)
 
 
 class Settings(BaseSettings):
@@ -144,7 +175,8 @@ class Settings(BaseSettings):
                 f"'{value}' is not a database Omnichannel runs on; use "
                 "sqlite+aiosqlite:///./omni.db or postgresql+asyncpg://user@host/database"
             )
-        return f"{scheme}://{rest}"
+        url = f"{scheme}://{rest}"
+        return url if scheme.startswith("sqlite") else _asyncpg_query(url)
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod

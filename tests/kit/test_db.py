@@ -57,3 +57,14 @@ async def test_reads_answer_as_the_driver_does_in_one_trip_a_statement(database_
             assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_libpq_url_with_sslmode_connects(database_url: str) -> None:
+    """Managed databases hand out ``?sslmode=require``; asyncpg calls it ``ssl``."""
+    db = Database(Settings(database_url=database_url.replace("+asyncpg", "") + "?sslmode=prefer"))
+    try:
+        async with db.read() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await db.dispose()

@@ -32,6 +32,10 @@ def test_blocked_values_are_patterns_for_the_whole_value() -> None:
         {"identity_default_limit": 0},
         {"sqlite_synchronous": "BOGUS"},  # SQLite would ignore it and keep its own level
         {"database_url": "mysql://x@y/z"},
+        # Parameters asyncpg does not take would stop every command with a TypeError.
+        {"database_url": "postgresql://u@h/d?connect_timeout=3"},
+        {"database_url": "postgresql://u@h/d?sslmode=require&channel_binding=require"},
+        {"database_url": "postgresql://u@h/d?sslmode=on"},
     ],
 )
 def test_values_that_would_quietly_misbehave_are_refused(wrong: dict[str, object]) -> None:
@@ -43,3 +47,7 @@ def test_plain_database_urls_mean_the_async_drivers() -> None:
     assert Settings(sqlite_synchronous="normal").sqlite_synchronous == "NORMAL"
     assert Settings(database_url="sqlite:///x.db").database_url == "sqlite+aiosqlite:///x.db"
     assert Settings(database_url="postgres://u@h/d").database_url == "postgresql+asyncpg://u@h/d"
+    assert (
+        Settings(database_url="postgresql://u:p%40w@h/d?sslmode=require").database_url
+        == "postgresql+asyncpg://u:p%40w@h/d?ssl=require"
+    )
