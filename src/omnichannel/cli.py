@@ -24,6 +24,7 @@ import typer
 import uvicorn
 from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
+from dotenv import dotenv_values
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -512,13 +513,18 @@ NOT_SETTINGS = {"OMNI_TEST_DATABASE_URL"}
 
 def _warn_of_unknown_settings() -> None:
     """An ``OMNI_`` variable that is no setting is ignored: say so, with the likely one meant
-    (``OMNI_DATABASE_URI`` would otherwise quietly leave ./omni.db in use)."""
+    (``OMNI_DATABASE_URI`` would otherwise quietly leave ./omni.db in use), in the environment
+    or in the ``.env`` file Settings reads (python-dotenv, as pydantic-settings reads it)."""
     known = {f"OMNI_{name.upper()}" for name in Settings.model_fields}
-    for name in sorted(n for n in os.environ if n.startswith("OMNI_")):
-        if name not in known and name not in NOT_SETTINGS:
-            meant = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    env_file = Path(str(Settings.model_config.get("env_file")))
+    places = {name: "" for name in os.environ}
+    if env_file.is_file():
+        places |= {name: f" (in {env_file})" for name in dotenv_values(env_file)}
+    for name, place in sorted(places.items()):
+        if name.upper().startswith("OMNI_") and name.upper() not in known | NOT_SETTINGS:
+            meant = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
             hint = f"; did you mean {meant[0]}?" if meant else ""
-            warnings.print(f"[yellow]warning[/]: {name} is no setting, ignored{hint}")
+            warnings.print(f"[yellow]warning[/]: {name}{place} is no setting, ignored{hint}")
 
 
 def main() -> None:

@@ -106,6 +106,19 @@ def test_a_misspelt_setting_is_warned_of_with_the_one_meant(
     )
 
 
+def test_a_misspelt_setting_in_the_env_file_is_warned_of_too(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "omni.db").write_bytes(sqlite_template.read_bytes())
+    (tmp_path / ".env").write_text("OMNI_DATABASE_URL=sqlite:///omni.db\nOMNI_LOG_LEVLE=debug\n")
+    env = {k: v for k, v in env_for("").items() if k != "OMNI_DATABASE_URL"}
+    done = subprocess.run([OMNI, "events", "status"], capture_output=True, text=True, env=env,
+                          cwd=tmp_path)  # fmt: skip
+    warned = " ".join(done.stderr.split())
+    assert done.returncode == 0 and "pending: 0" in done.stdout, done.stdout + done.stderr
+    assert "OMNI_LOG_LEVLE (in .env) is no setting, ignored; did you mean OMNI_LOG_LEVEL?" in warned
+
+
 def test_migrate_says_what_it_did(tmp_path: Path) -> None:
     env = env_for(f"sqlite+aiosqlite:///{tmp_path / 'omni.db'}")
     for says in (r"applied \d+ migration\(s\): the database is up to", "was already up to date"):
