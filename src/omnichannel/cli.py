@@ -85,8 +85,19 @@ def _run(
     code 1, not a traceback. Unless ``migrated`` is False, the database must have every
     migration of this release and none it does not know (``main`` tells a roll-back)."""
 
+    settings = settings or Settings()
+    if migrated and (missing := _missing_sqlite_file(settings)):
+        # SQLite would create an empty file here, and the advice to migrate it would then make
+        # a second database the server never reads: the usual slip is the wrong directory.
+        console.print(
+            f"[red]error[/]: there is no database at {escape(str(missing))}: run this in the "
+            "directory the server runs in, or point OMNI_DATABASE_URL at its file (`omni "
+            "migrate` creates a new one)."
+        )
+        raise typer.Exit(1)
+
     async def main() -> T:
-        platform = Platform(settings or Settings())
+        platform = Platform(settings)
         try:
             if migrated and (pending := await pending_migrations(platform.rt.db.writer)):
                 raise Unavailable(
@@ -586,6 +597,17 @@ def unknown_schema(exc: Exception) -> str:
         f"The database at {_shown(Settings().database_url)} was migrated by another release of "
         f"Omnichannel ({exc}): run that release, or migrate the database down with it first."
     )
+
+
+def _missing_sqlite_file(settings: Settings) -> Path | None:
+    """The absolute path of the SQLite file the settings name, if there is none there."""
+    if not settings.is_sqlite:
+        return None
+    name = make_url(settings.database_url).database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    path = Path(name).absolute()
+    return None if path.exists() else path
 
 
 def _shown(database_url: str) -> str:

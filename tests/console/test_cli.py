@@ -48,8 +48,13 @@ def test_events_retry_says_how_many_went_back(sqlite_template: Path, tmp_path: P
 
 
 def test_a_wrong_setting_or_database_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "new.db").touch()  # an empty file is an empty database to SQLite
     unmigrated = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    missing = tmp_path / "elsewhere" / "omni.db"
     for args, env, code, says in [
+        # The wrong directory: no empty file made there, no advice to migrate it.
+        (["sources", "list"], {"OMNI_DATABASE_URL": f"sqlite:///{missing}"}, 1,
+         f"there is no database at {missing}"),
         (["sources", "list"], {"OMNI_DEFAULT_REGION": "XX"}, 2, "setting OMNI_DEFAULT_REGION"),
         (["sources", "list"], {"OMNI_IDENTITY_LIMITS": "{bad"}, 2, "not valid JSON"),
         (["sources", "list"], {"OMNI_DATABASE_URL": unmigrated}, 1, "run `omni migrate`"),
@@ -62,7 +67,7 @@ def test_a_wrong_setting_or_database_is_one_line_saying_what_to_do(tmp_path: Pat
         (["tokens", "list"], {"OMNI_DATABASE_URL": "postgresql://no_such_role@127.0.0.1/x"}, 1,
          "Check OMNI_DATABASE_URL"),
         (["sources", "list"], {"OMNI_LOG_LEVEL": "verbose"}, 2, "setting OMNI_LOG_LEVEL"),
-        (["sources", "list"], {"OMNI_DATABASE_URL": "sqlite:////no/such/dir/omni.db"}, 1,
+        (["migrate"], {"OMNI_DATABASE_URL": "sqlite:////no/such/dir/omni.db"}, 1,
          "unable to open database file"),
     ]:  # fmt: skip
         environment = {**os.environ, "OMNI_DATABASE_URL": unmigrated, **env}
