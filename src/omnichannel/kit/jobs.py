@@ -38,6 +38,13 @@ async def queued_job(session: AsyncSession, kind: str, subject: str) -> Job | No
     return (await session.execute(query.limit(1))).scalar_one_or_none()
 
 
+async def latest_job(session: AsyncSession, kind: str, subject: str) -> Job | None:
+    """The latest job of this kind on this subject, whatever its status."""
+    query = select(Job).where(Job.kind == kind, Job.subject == subject)
+    query = query.order_by(Job.created_at.desc(), Job.id.desc())
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
 async def finish_job(
     session: AsyncSession, job_id: str, status: str, result: dict[str, Any], now: datetime
 ) -> None:

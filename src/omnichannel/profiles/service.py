@@ -199,8 +199,14 @@ async def export(session: AsyncSession, profile_id: str) -> dict[str, Any]:
 
 async def request_erasure(rt: Runtime, session: AsyncSession, profile_id: str) -> jobs.Job:
     """Queue the erasure of a profile (and everything merged into it); returns the job. Asked
-    again before it ran, the same job."""
-    root = await live_id(session, profile_id)
+    again before it ran, the same job; after (a client's retry, or a server that took its turn
+    once the job had run), the job that erased it, so that asking twice is never a 404."""
+    try:
+        root = await live_id(session, profile_id)
+    except NotFound:
+        if (ran := await jobs.latest_job(session, "erase", profile_id)) is not None:
+            return ran
+        raise
     # Requests made at once wait in turn here, so the later ones find the first one's job.
     await rt.db.lock(session, f"erase:{root}")
     if (queued := await jobs.queued_job(session, "erase", root)) is not None:
