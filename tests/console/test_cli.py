@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -168,6 +169,11 @@ def test_sources_list_marks_the_apis_own(sqlite_template: Path, tmp_path: Path) 
     listed = subprocess.run([OMNI, "sources", "list"], capture_output=True, text=True,
                             env=env_for(db), check=True).stdout  # fmt: skip
     assert listed.count(SYSTEM_SOURCE) == 2 and listed.count("server: the API's own") == 1
+    [own] = [line.split()[1] for line in listed.splitlines() if "server: the API's own" in line]
+    done = subprocess.run([OMNI, "sources", "disable", own], capture_output=True, text=True,
+                          env=env_for(db))  # fmt: skip
+    said = " ".join(done.stdout.split())
+    assert done.returncode == 1 and "the API's own source" in said, said
 
 
 def _signed_in(client: httpx.Client, username: str, password: str) -> bool:
@@ -211,7 +217,16 @@ def test_an_operator_disables_and_enables_users_and_sources(
             assert httpx.post(f"{url}/v1/track", json=track, auth=(key, "")).status_code == 200
             said = omni(db, "sources", "disable", web)
             assert said.endswith("disabled; running servers refuse its write key within 10 s")
-            assert httpx.post(f"{url}/v1/track", json=track, auth=(key, "")).status_code == 401
+            refused = httpx.post(f"{url}/v1/track", json=track, auth=(key, ""))
+            assert refused.status_code == 401
+            # Whoever looks at a till that stopped learns why, and on the source's console page.
+            assert f"'Web', is disabled" in refused.json()["detail"]
+            assert f"`omni sources enable {web}`" in refused.json()["detail"]
+            with sqlite3.connect(tmp_path / "omni.db") as raw:
+                query = "SELECT errors FROM source_rejections WHERE source_id = ?"
+                assert [row[0] for row in raw.execute(query, (web,))] == [
+                    '[{"field":"writeKey","message":"the source is disabled"}]'
+                ]
             said = omni(db, "sources", "enable", web)
             assert said.endswith("enabled; running servers take its write key within 10 s")
             assert httpx.post(f"{url}/v1/track", json=track, auth=(key, "")).status_code == 200

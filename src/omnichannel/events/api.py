@@ -63,7 +63,7 @@ from omnichannel.events.health import record_rejection
 from omnichannel.events.metrics import REQUESTS
 from omnichannel.events.schemas import MESSAGE_TYPES, NUL_ERROR, nul_field
 from omnichannel.events.service import batch_sent_at
-from omnichannel.events.sources import SourceInfo
+from omnichannel.events.sources import SourceDisabled, SourceInfo
 from omnichannel.platform import Platform, get_platform
 
 router = APIRouter(prefix="/v1", tags=["ingestion"])
@@ -211,11 +211,22 @@ def _write_key(request: Request, body: dict[str, Any]) -> str | None:
     return key if isinstance(key, str) else None
 
 
+async def _source(platform: Platform, write_key: str | None) -> SourceInfo:
+    """The write key's source. A disabled one's calls are counted among its refused calls too:
+    its page in the console is where someone looks for why a till stopped sending."""
+    try:
+        return await platform.sources.authenticate(write_key)
+    except SourceDisabled as refused:
+        errors = [field_error("writeKey", "the source is disabled")]
+        await record_rejection(platform.rt, refused.source.id, errors)
+        raise
+
+
 async def _ingest_one(request: Request, platform: Platform, *, type_: str) -> Response:
     settings = platform.settings
     received_at = platform.rt.clock.now()
     body = await _body_of(request, platform, settings.max_event_bytes)
-    source: SourceInfo = await platform.sources.authenticate(_write_key(request, body))
+    source = await _source(platform, _write_key(request, body))
     body.pop("writeKey", None)
     body["type"] = type_
     accepted, verdicts = platform.ingestor.accept(
@@ -254,7 +265,7 @@ async def _ingest_batch(request: Request, platform: Platform) -> Response:
     settings = platform.settings
     received_at: datetime = platform.rt.clock.now()
     body = await _body_of(request, platform, settings.max_batch_bytes)
-    source = await platform.sources.authenticate(_write_key(request, body))
+    source = await _source(platform, _write_key(request, body))
     if (refused := _malformed_batch(body, settings.max_batch_events)) is not None:
         await record_rejection(platform.rt, source.id, refused.errors)
         raise refused

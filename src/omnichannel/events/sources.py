@@ -27,6 +27,19 @@ class SourceInfo:
     id: str
     name: str
     kind: str
+    disabled: bool = False
+
+
+class SourceDisabled(Unauthorized):
+    """401 for the write key of a disabled source: said as such, so that whoever looks at a
+    till that stopped sending learns why and what undoes it."""
+
+    def __init__(self, source: SourceInfo) -> None:
+        super().__init__(
+            f"This write key's source, '{source.name}', is disabled, so its calls are refused. "
+            f"`omni sources enable {source.id}` enables it again."
+        )
+        self.source = source
 
 
 async def create_source(
@@ -82,8 +95,13 @@ async def set_source_disabled(
     """Disable a source (its write key is refused, within ``source_cache_seconds`` on running
     servers; its events stay) or enable it again. Returns it, and whether this call changed it."""
     source = await session.get(Source, source_id)
-    if source is None or source.is_system:
+    if source is None:
         raise NotFound(f"No source {source_id}; `omni sources list` shows them.")
+    if source.is_system:
+        raise InvalidRequest(
+            "That is the API's own source, of the changes made through the API (consents): no "
+            "one holds its write key, and it is not disabled."
+        )
     if (source.disabled_at is not None) == disabled:
         return source, False
     source.disabled_at = rt.clock.now() if disabled else None
@@ -134,11 +152,13 @@ class SourceCache:
             raise Unauthorized(
                 "Unknown write key. Check the key, or create a source with `omni sources create`."
             )
+        if info.disabled:
+            raise SourceDisabled(info)
         return info
 
     async def _load(self, key_hash: str) -> SourceInfo | None:
         async with self.rt.db.read() as session:
             source = await repo.source_by_key_hash(session, key_hash)
-        if source is None or source.disabled_at is not None:
+        if source is None:
             return None
-        return SourceInfo(source.id, source.name, source.kind)
+        return SourceInfo(source.id, source.name, source.kind, source.disabled_at is not None)
