@@ -23,6 +23,7 @@ from omnichannel.app import create_app
 from omnichannel.config import Settings
 from omnichannel.events.models import PENDING, Event
 from omnichannel.kit.clock import FrozenClock
+from omnichannel.kit.migrate import shipped_revisions
 from tests.helpers import START, app_platform, basic, drain, make_source
 from tests.live import OMNI, Process, env_for, free_port, omni
 
@@ -250,7 +251,26 @@ def test_on_a_database_of_a_newer_release_the_cli_says_so(
     for command in (["worker"], ["migrate"]):
         done = subprocess.run([OMNI, *command], env=env_for(db), capture_output=True, text=True)
         assert done.returncode == 1, done.stdout + done.stderr
-        assert "migrated by another release" in done.stdout and "Traceback" not in done.stderr
+        said = " ".join(done.stdout.split())
+        assert "migrated by another release" in said and "Traceback" not in done.stderr
+        assert f"`omni migrate --to {shipped_revisions()[-1]}`" in said
+
+
+def test_migrate_to_takes_the_database_back_and_forward(tmp_path: Path) -> None:
+    """Before rolling back to an older release, the newer one takes the database back to it."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'omni.db'}"
+    older = shipped_revisions()[-2]
+
+    def run(*args: str) -> str:
+        done = subprocess.run([OMNI, *args], env=env_for(db), capture_output=True, text=True)
+        return f"{done.returncode} " + " ".join(done.stdout.split())
+
+    assert run("migrate").startswith("0 applied")
+    assert run("migrate", "--to", older).startswith(f"0 the database is at migration {older}")
+    assert "lacks 1 migration(s)" in run("events", "status")
+    assert run("migrate", "--to", "0099").startswith("1 error: no migration 0099 in this release")
+    assert run("migrate").startswith("0 applied 1 migration(s)")
+    assert run("events", "status").startswith("0 pending: 0")
 
 
 def test_ports_out_of_range_are_refused() -> None:

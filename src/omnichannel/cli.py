@@ -55,7 +55,7 @@ from omnichannel.events.repository import backlog as backlog_of
 from omnichannel.events.repository import retry_failed
 from omnichannel.events.sources import create_source, list_sources, set_source_disabled
 from omnichannel.kit.metrics import shared_between_processes
-from omnichannel.kit.migrate import pending_migrations, upgrade
+from omnichannel.kit.migrate import downgrade, pending_migrations, shipped_revisions, upgrade
 from omnichannel.platform import Platform
 from omnichannel.worker import Worker
 
@@ -165,14 +165,41 @@ async def _nothing_more(_: Platform) -> None:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    to: str = typer.Option(
+        None,
+        "--to",
+        help="a migration to move to, forward or back (back: before running an older release, "
+        "with the newer one); default: this release's latest",
+    ),
+) -> None:
     """Create or upgrade the database schema (safe to run again)."""
     settings = Settings()
     pending = _run(_pending, settings, migrated=False)
+    if to is not None:
+        _migrate_to(settings, to, pending)
+        return
     upgrade(settings)
     done = f"applied {len(pending)} migration(s): the" if pending else "the"
     up_to_date = "is up to date" if pending else "was already up to date"
     console.print(f"[green]{done} database {up_to_date}[/] ({_shown(settings.database_url)})")
+
+
+def _migrate_to(settings: Settings, revision: str, pending: list[str]) -> None:
+    shipped = shipped_revisions()
+    if revision not in shipped:
+        console.print(
+            f"[red]error[/]: no migration {escape(revision)} in this release; it has "
+            f"{', '.join(shipped)}."
+        )
+        raise typer.Exit(1)
+    if revision in pending:
+        upgrade(settings, revision)
+    else:
+        downgrade(settings, revision)
+    console.print(
+        f"[green]the database is at migration {revision}[/] ({_shown(settings.database_url)})"
+    )
 
 
 def _require_port(host: str, port: int) -> None:
@@ -595,7 +622,8 @@ def unknown_schema(exc: Exception) -> str:
     """A database migrated by another release, which this one does not know (a roll-back)."""
     return (
         f"The database at {_shown(Settings().database_url)} was migrated by another release of "
-        f"Omnichannel ({exc}): run that release, or migrate the database down with it first."
+        f"Omnichannel ({exc}): run that release, or with it, first take the database back to "
+        f"this release's last migration: `omni migrate --to {shipped_revisions()[-1]}`."
     )
 
 

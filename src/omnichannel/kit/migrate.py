@@ -33,6 +33,17 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
 
 
+def downgrade(settings: Settings, revision: str) -> None:
+    """Take the database back to ``revision``, undoing the later migrations (before running an
+    older release); must not be called from inside a running event loop."""
+    command.downgrade(alembic_config(settings), revision)
+
+
+def shipped_revisions() -> list[str]:
+    """This release's migrations, oldest first."""
+    return [rev.revision for rev in reversed(list(_shipped().walk_revisions()))]
+
+
 @functools.cache
 def _shipped() -> ScriptDirectory:
     """The migrations in the package, read once (~9 ms of parsing files): they cannot change
