@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from omnichannel.config import Settings
 from omnichannel.kit.db import Database
@@ -66,5 +66,19 @@ async def test_a_libpq_url_with_sslmode_connects(database_url: str) -> None:
     try:
         async with db.read() as session:
             assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.usefixtures("backend")
+async def test_a_failed_statements_error_names_no_customers_data(database_url: str) -> None:
+    """Its text is logged, and no erasure reaches a log."""
+    db = Database(Settings(database_url=database_url))
+    try:
+        with pytest.raises(DBAPIError) as failed:
+            async with db.write() as session:
+                statement = text("INSERT INTO no_such_table VALUES (:email)")
+                await session.execute(statement, {"email": "leak@example.com"})
+        assert "leak@example.com" not in str(failed.value)
     finally:
         await db.dispose()

@@ -75,7 +75,13 @@ class Database:
         self._refused: tuple[float, str] | None = None
         self.url = settings.database_url
         self.dialect = "sqlite" if settings.is_sqlite else "postgresql"
-        common: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
+        common: dict[str, Any] = {
+            "json_serializer": _json_dumps,
+            "json_deserializer": _json_loads,
+            # A failed statement's error is logged (errors.database_problem); its parameters
+            # are customers' e-mails and phones, and no erasure reaches a log.
+            "hide_parameters": True,
+        }
         if self.dialect == "sqlite":
             # Sessions always end in COMMIT or ROLLBACK, so the pool's own reset-on-return
             # rollback is a wasted round trip to the driver thread on every write.
