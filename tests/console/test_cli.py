@@ -220,7 +220,7 @@ def test_an_operator_disables_and_enables_users_and_sources(
             refused = httpx.post(f"{url}/v1/track", json=track, auth=(key, ""))
             assert refused.status_code == 401
             # Whoever looks at a till that stopped learns why, and on the source's console page.
-            assert f"'Web', is disabled" in refused.json()["detail"]
+            assert "'Web', is disabled" in refused.json()["detail"]
             assert f"`omni sources enable {web}`" in refused.json()["detail"]
             with sqlite3.connect(tmp_path / "omni.db") as raw:
                 query = "SELECT errors FROM source_rejections WHERE source_id = ?"

@@ -735,7 +735,7 @@ async def test_export_holds_everything_and_erase_forgets_for_good(
         rows = (await session.execute(select(Event).order_by(Event.id.desc()).limit(3))).scalars()
         identified, identify, came_back = list(rows)
     for own in (came_back, identified):
-        assert (own.user_id, set(own.payload)) == (None, {"type", "messageId"})
+        assert (own.user_id, own.name, set(own.payload)) == (None, None, {"type", "messageId"})
     assert identify.payload["traits"] == {} and identify.anonymous_id == "fresh"
     assert "gone@x.co" not in await search_terms(app_client)
     # An alias from the erased anonymous id: read as a user id instead, it would come back.
@@ -747,6 +747,9 @@ async def test_export_holds_everything_and_erase_forgets_for_good(
         assert back.status_code == 404, (type_, back.text)
     new = await lookup(app_client, admin, "user_id", "z9")
     assert [(i["type"], i["value"]) for i in new["identities"]] == [("user_id", "z9")]
+    async with app_platform(app_client).rt.db.read() as session:
+        alias = (await session.execute(select(Event).where(Event.type == "alias"))).scalar_one()
+    assert (alias.name, "previousId" in alias.payload) == (None, False)  # its name was "a1"
 
 
 async def test_an_erasure_takes_what_a_merge_joined_before_it_ran(

@@ -42,6 +42,24 @@ SOURCE_KINDS = (
 SYSTEM_SOURCE = "Omnichannel API"
 
 NAME_LENGTH = 200
+# Where each type of message keeps the label the row's ``name`` holds.
+NAME_FIELDS = {
+    "track": "event",
+    "page": "name",
+    "screen": "name",
+    "group": "groupId",
+    "alias": "previousId",
+}
+
+
+def name_of(message: dict[str, Any]) -> str | None:
+    """The row's ``name`` of a message: a track's event, a page's or screen's name, a group's id
+    or an alias's previous id (a number sent as one, as text), at most NAME_LENGTH of it (the
+    payload keeps it whole)."""
+    field = NAME_FIELDS.get(message.get("type"))  # type: ignore[arg-type]
+    value = message.get(field) if field else None
+    return None if value is None or value == "" else str(value)[:NAME_LENGTH]
+
 
 # Event processing states: accepted and durable, resolved to a profile, dropped because every
 # identifier it carried was erased (GDPR) and suppressed (only its message id is kept then), or

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omnichannel.events.models import FAILED, PENDING, RESOLVED, Event, Source
+from omnichannel.events.models import FAILED, PENDING, RESOLVED, Event, Source, name_of
 from omnichannel.kit.bulk import BulkInsert
 from omnichannel.kit.driver import DriverConnection
 from omnichannel.kit.orm import table_of
@@ -113,7 +113,8 @@ async def replace_payloads(
     session: AsyncSession, rows: Sequence[tuple[int, dict[str, Any]]]
 ) -> None:
     """Store each (event id, payload) in place of what was sent, with the user and anonymous id
-    columns as the new payload has them (erased identifiers taken out)."""
+    and name columns as the new payload has them (erased identifiers taken out: an alias's
+    previous id is its name)."""
     for event_id, payload in rows:  # rare: only events that carried erased identifiers
         await session.execute(
             update(events)
@@ -122,6 +123,7 @@ async def replace_payloads(
                 payload=payload,
                 user_id=_text_or_none(payload.get("userId")),
                 anonymous_id=_text_or_none(payload.get("anonymousId")),
+                name=name_of(payload),
             )
         )
 

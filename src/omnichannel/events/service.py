@@ -23,14 +23,10 @@ from omnichannel.errors import field_error
 from omnichannel.events import repository as repo
 from omnichannel.events.domain import EventsResolved, ResolvedEvent
 from omnichannel.events.metrics import INGESTED, PROCESSED
-from omnichannel.events.models import NAME_LENGTH, PENDING, RESOLVED, SOURCE_KINDS
+from omnichannel.events.models import PENDING, RESOLVED, SOURCE_KINDS, name_of
 from omnichannel.events.schemas import (
     NUL_ERROR,
     Alias,
-    Group,
-    Page,
-    Screen,
-    Track,
     UTCTime,
     event_time,
     nul_field,
@@ -168,23 +164,12 @@ class Ingestor:
                 ]
             channel = wanted
         message_id = message.messageId or new_id()
-        name: str | None = None
-        if isinstance(message, Track):
-            name = message.event
-        elif isinstance(message, Page | Screen):
-            name = message.name
-        elif isinstance(message, Group):
-            name = message.groupId
-        elif isinstance(message, Alias):
-            name = message.previousId
-        if name is not None:  # a group's or an alias's id may be longer; the payload keeps it
-            name = name[:NAME_LENGTH]
         payload = raw if message.messageId else {**raw, "messageId": message_id}
         row: dict[str, Any] = {
             "source_id": source.id,
             "message_id": message_id,
             "type": message.type,
-            "name": name,
+            "name": name_of(raw),
             "channel": channel,
             "user_id": message.userId,
             "anonymous_id": message.anonymousId,

@@ -20,9 +20,8 @@ from omnichannel.kit import jobs
 from omnichannel.kit.ids import new_id
 from omnichannel.kit.outbox import enqueue
 from omnichannel.kit.runtime import Runtime
-from omnichannel.profiles import handlers
+from omnichannel.profiles import handlers, search
 from omnichannel.profiles import repository as repo
-from omnichannel.profiles import search
 from omnichannel.profiles.derive import CONSENT_CHANNELS
 from omnichannel.profiles.schemas import ConsentIn, ConsentOut, IdentityOut, MergeOut
 
