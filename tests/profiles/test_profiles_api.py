@@ -809,6 +809,46 @@ async def test_an_erasure_named_through_a_merge_keeps_both_parts_after_a_split(
         assert gone.status_code == 404, (type_, gone.text)
 
 
+async def test_an_erasure_follows_no_part_split_off_into_someone_it_joined_since(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """Petro's tablet was wrongly merged into Olena. She asks to be erased; before the job runs,
+    the tablet is split off, and Petro signs in on it. The job erases Olena and the tablet's
+    part as it was, not Petro's account, which it joined since."""
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "userId": "u-petro", "traits": {"email": "petro@example.com"}},
+        {"type": "track", "userId": "u-petro", "event": "Order Completed"},
+        {"type": "identify", "userId": "u-olena", "anonymousId": "anon-olena",
+         "traits": {"email": "olena@example.com"}},
+        {"type": "track", "anonymousId": "anon-shared", "event": "Product Viewed"},
+    )  # fmt: skip
+    tablet = await lookup(app_client, admin, "anonymous_id", "anon-shared")
+    await send(app_client, web_key, {"type": "track", "userId": "u-olena",
+                                     "anonymousId": "anon-shared", "event": "Wishlist Viewed"})  # fmt: skip
+    olena = await lookup(app_client, admin, "user_id", "u-olena")
+    assert olena["merged_ids"] == [tablet["id"]]
+    asked = await app_client.delete(f"/v1/profiles/{olena['id']}", headers=admin)
+    assert asked.status_code == 202
+    split = await app_client.post(f"/v1/profiles/{tablet['id']}/split", headers=admin)
+    assert split.status_code == 200, split.text
+    sign_in = {"batch": [{"type": "identify", "userId": "u-petro", "anonymousId": "anon-shared"}]}
+    assert (await app_client.post("/v1/batch", auth=basic(web_key), json=sign_in)).is_success
+    await drain(app_client)  # the sign-in first, then the erasure
+    job = (await app_client.get(f"/v1/jobs/{asked.json()['id']}", headers=admin)).json()
+    assert (job["status"], job["result"]["profiles"]) == ("done", 2)
+    petro = await lookup(app_client, admin, "user_id", "u-petro")
+    assert petro["traits"] == {"email": "petro@example.com"}
+    assert petro["computed"]["event_counts"]["track"] == 1  # his order
+    assert (await lookup(app_client, admin, "email", "petro@example.com"))["id"] == petro["id"]
+    for type_, value in (("user_id", "u-olena"), ("email", "olena@example.com")):
+        gone = await app_client.get(
+            "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
+        )
+        assert gone.status_code == 404, (type_, gone.text)
+
+
 async def test_an_erasure_takes_the_erased_identifiers_out_of_the_other_profiles_traits(
     app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
 ) -> None:

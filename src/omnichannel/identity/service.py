@@ -283,6 +283,22 @@ async def people_of(session: AsyncSession, profile_ids: Sequence[str]) -> list[s
     return found
 
 
+async def parts_of(session: AsyncSession, profile_ids: Sequence[str]) -> list[str]:
+    """Each of these profiles that is still there, and every profile merged into it, each once;
+    not the profiles they were merged into."""
+    found: dict[str, None] = {}
+    for profile_id in profile_ids:
+        if profile_id not in found and await repo.get_profile(session, profile_id) is not None:
+            found |= dict.fromkeys(await subtree(session, profile_id))
+    return list(found)
+
+
+async def split_since(session: AsyncSession, profile_ids: Sequence[str], at: datetime) -> bool:
+    """Whether a merge of these profiles was split at or after ``at``."""
+    merges = await repo.merges_touching(session, profile_ids)
+    return any(m.split_at is not None and m.split_at >= at for m in merges)
+
+
 async def live_ids(session: AsyncSession, profile_ids: Iterable[str]) -> list[str]:
     """The live profiles these ids resolve to now, each once, sorted (ids of profiles no
     longer there are left out)."""
