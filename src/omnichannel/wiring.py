@@ -6,7 +6,7 @@ from omnichannel.events import handlers as events
 from omnichannel.events.domain import EventsResolved
 from omnichannel.identity.domain import ProfilesMerged, ProfileSplit
 from omnichannel.kit.bus import Bus
-from omnichannel.kit.outbox import OutboxHandler
+from omnichannel.kit.outbox import GaveUpHandler, OutboxHandler
 from omnichannel.profiles import handlers as profiles
 from omnichannel.profiles import search as profile_search
 from omnichannel.profiles import service as profiles_service
@@ -25,4 +25,8 @@ def build_bus() -> Bus:
 
 OUTBOX_HANDLERS: dict[str, OutboxHandler] = {
     profiles_service.ERASE_TOPIC: profiles_service.erase,
+}
+# Told when an effect is given up on, in the transaction that parks it.
+OUTBOX_GAVE_UP: dict[str, GaveUpHandler] = {
+    profiles_service.ERASE_TOPIC: profiles_service.erasure_gave_up,
 }

@@ -13,7 +13,7 @@ import logging
 from omnichannel.events.tasks import process_pending
 from omnichannel.kit.outbox import OutboxRunner
 from omnichannel.platform import Platform
-from omnichannel.wiring import OUTBOX_HANDLERS
+from omnichannel.wiring import OUTBOX_GAVE_UP, OUTBOX_HANDLERS
 
 log = logging.getLogger("omnichannel.worker")
 MAX_BACK_OFF_SECONDS = 30.0
@@ -22,7 +22,7 @@ MAX_BACK_OFF_SECONDS = 30.0
 class Worker:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.outbox = OutboxRunner(platform.rt, OUTBOX_HANDLERS)
+        self.outbox = OutboxRunner(platform.rt, OUTBOX_HANDLERS, gave_up=OUTBOX_GAVE_UP)
         self.processed = 0
 
     async def run_once(self) -> int:

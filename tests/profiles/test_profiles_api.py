@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from omnichannel.events import repository as events_repo
 from omnichannel.events.models import SYSTEM_SOURCE, Event
@@ -807,6 +807,37 @@ async def test_an_erasure_named_through_a_merge_keeps_both_parts_after_a_split(
             "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
         )
         assert gone.status_code == 404, (type_, gone.text)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_an_erasure_that_fails_every_attempt_is_a_failed_job_asked_for_again(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """Not ``queued`` for ever: the company would read it as pending, when it will never run."""
+    await send(app_client, web_key, {"type": "identify", "userId": "u1", "traits": {"a": 1}})
+    profile = await lookup(app_client, admin, "user_id", "u1")
+    platform = app_platform(app_client)
+    refuse = (
+        "CREATE TRIGGER refuse BEFORE DELETE ON profile_traits BEGIN SELECT RAISE(ABORT, 'no'); END"
+    )
+    async with platform.rt.db.write() as session:
+        await session.execute(text(refuse))
+    asked = await app_client.delete(f"/v1/profiles/{profile['id']}", headers=admin)
+    clock = platform.rt.clock
+    assert isinstance(clock, FrozenClock)
+    for _ in range(8):  # every attempt, each after its back-off
+        await drain(app_client)
+        clock.advance(timedelta(minutes=10))
+    job = (await app_client.get(f"/v1/jobs/{asked.json()['id']}", headers=admin)).json()
+    assert job["status"] == "failed" and "ask for it again" in job["result"]["error"], job
+    assert (await lookup(app_client, admin, "user_id", "u1"))["traits"] == {"a": 1}  # all kept
+    async with platform.rt.db.write() as session:
+        await session.execute(text("DROP TRIGGER refuse"))
+    again = await app_client.delete(f"/v1/profiles/{profile['id']}", headers=admin)
+    assert again.status_code == 202 and again.json()["id"] != job["id"]
+    await drain(app_client)
+    job = (await app_client.get(f"/v1/jobs/{again.json()['id']}", headers=admin)).json()
+    assert job["status"] == "done"
 
 
 async def test_an_erasure_follows_no_part_split_off_into_someone_it_joined_since(

@@ -3,8 +3,10 @@
 ``enqueue`` adds a row in the same transaction as the change that wants the effect, so the effect
 happens if and only if the change commits. ``OutboxRunner`` claims due rows (see ``kit.due``),
 runs the handler registered for the row's topic, and marks it done; a failure is retried with
-exponential backoff until ``max_attempts``, then parked as ``dead`` with its last error. A row's
-optional ``key`` is unique, so enqueuing the same effect twice is a no-op.
+exponential backoff until ``max_attempts``, then parked as ``dead`` with its last error, and its
+topic's ``gave_up`` handler, if it has one, is told in that same transaction (a job a client polls
+is then ``failed``, not ``queued`` for ever). A row's optional ``key`` is unique, so enqueuing the
+same effect twice is a no-op.
 
 The lease is short (30 s), so the rows of a worker that died come due again soon (a GDPR
 erasure used to wait five minutes). While a runner works through what it claimed, it pushes
@@ -33,6 +35,8 @@ from omnichannel.kit.runtime import Runtime
 log = logging.getLogger(__name__)
 
 OutboxHandler = Callable[[Runtime, dict[str, Any]], Awaitable[None]]
+# Told, in the transaction that parks a row as dead, its payload and last error.
+GaveUpHandler = Callable[[Runtime, AsyncSession, dict[str, Any], str], Awaitable[None]]
 
 
 class OutboxRow(Base):
@@ -82,11 +86,13 @@ class OutboxRunner:
         rt: Runtime,
         handlers: dict[str, OutboxHandler],
         *,
+        gave_up: dict[str, GaveUpHandler] | None = None,
         lease: timedelta = timedelta(seconds=30),
         renew_every: float | None = None,
         max_attempts: int = 8,
     ) -> None:
         self.rt, self.handlers, self.lease, self.max_attempts = rt, handlers, lease, max_attempts
+        self.gave_up = gave_up or {}
         # Real seconds, unlike the lease (the runtime's clock): a third of it by default.
         self.renew_every = lease.total_seconds() / 3 if renew_every is None else renew_every
 
@@ -150,11 +156,13 @@ class OutboxRunner:
             attempts = row.attempts + 1
             log.warning("outbox %s (%s) failed, attempt %d: %s", row.id, row.topic, attempts, exc)
             values = {"attempts": attempts, "last_error": repr(exc)}
-            if attempts >= self.max_attempts:
+            dead = attempts >= self.max_attempts
+            if dead:
                 values |= {"status": "dead", "done_at": self.rt.clock.now()}
             else:
                 values["due_at"] = self.rt.clock.now() + timedelta(seconds=2**attempts)
         else:
+            dead = False
             values = {
                 "status": "done",
                 "done_at": self.rt.clock.now(),
@@ -164,3 +172,5 @@ class OutboxRunner:
             held.discard(row.id)
             async with self.rt.db.write() as session:
                 await session.execute(update(outbox).where(outbox.c.id == row.id).values(**values))
+                if dead and (told := self.gave_up.get(row.topic)) is not None:
+                    await told(self.rt, session, row.payload, values["last_error"])

@@ -261,3 +261,16 @@ async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
             {"profiles": len(members), "events": events, "identifiers_suppressed": len(erased)},
             rt.clock.now(),
         )
+
+
+async def erasure_gave_up(
+    rt: Runtime, session: AsyncSession, payload: dict[str, Any], error: str
+) -> None:
+    """The erasure failed every attempt: its job says so, and asking again queues a new one."""
+    await jobs.finish_job(
+        session,
+        payload["job_id"],
+        "failed",
+        {"error": f"{error}; nothing was erased: ask for it again (DELETE) once that is fixed"},
+        rt.clock.now(),
+    )
