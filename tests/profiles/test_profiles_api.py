@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from omnichannel.events import repository as events_repo
-from omnichannel.events.models import SYSTEM_SOURCE, Event
+from omnichannel.events.models import DISCARDED, FAILED, SYSTEM_SOURCE, Event
 from omnichannel.kit.clock import FrozenClock
 from omnichannel.profiles.search_models import SearchTerm
 from tests.helpers import (
@@ -807,6 +807,43 @@ async def test_an_erasure_named_through_a_merge_keeps_both_parts_after_a_split(
             "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
         )
         assert gone.status_code == 404, (type_, gone.text)
+
+
+async def test_an_erasure_reaches_the_set_aside_events_by_what_they_carry(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """Set aside (processing them failed), events wait for `omni events retry` with no profile."""
+    await send(app_client, web_key, {"type": "identify", "userId": "u1", "traits": {"email": "g@x.co"}})  # fmt: skip
+    profile = await lookup(app_client, admin, "user_id", "u1")
+    platform = app_platform(app_client)
+    async with platform.rt.db.read() as session:
+        source_id = (await session.execute(select(Event.source_id))).scalars().first()
+    aside = {
+        "theirs": {"type": "track", "userId": "u1", "event": "Order Completed"},
+        "shared": {"type": "identify", "anonymousId": "v7", "traits": {"email": "g@x.co"}},
+        "other": {"type": "identify", "anonymousId": "v8", "traits": {"email": "o@x.co"}},
+        "corrupt": [1, 2],
+    }
+    async with platform.rt.db.write() as session:
+        for message_id, payload in aside.items():
+            if isinstance(payload, dict):
+                payload |= {"messageId": message_id}
+            row = {"source_id": source_id, "message_id": message_id, "type": "track",
+                   "channel": "web", "timestamp": START, "received_at": START,
+                   "payload": payload, "status": FAILED}  # fmt: skip
+            await session.execute(insert(Event).values(row))
+    await app_client.delete(f"/v1/profiles/{profile['id']}", headers=admin)
+    await drain(app_client)
+    async with platform.rt.db.read() as session:
+        rows = await session.execute(select(Event.message_id, Event.status, Event.payload))
+        left = {message_id: (status, payload) for message_id, status, payload in rows}
+    assert left == {
+        "theirs": (DISCARDED, {"type": "track", "messageId": "theirs"}),
+        "shared": (FAILED, {"type": "identify", "anonymousId": "v7", "traits": {},
+                            "messageId": "shared"}),
+        "other": (FAILED, aside["other"]),
+        "corrupt": (FAILED, [1, 2]),
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.events import repository as repo
-from omnichannel.identity.rules import MergeRules, without
+from omnichannel.events.models import DISCARDED
+from omnichannel.identity.rules import MergeRules, alias_candidates, extract, without
 from omnichannel.kit.pagination import decode_cursor, encode_cursor
 
 
@@ -132,6 +133,34 @@ async def identify_events(session: AsyncSession, profile_ids: Sequence[str]) -> 
 
 async def erase(session: AsyncSession, profile_ids: Sequence[str]) -> int:
     return await repo.delete_for_profiles(session, profile_ids)
+
+
+async def forget_set_aside(session: AsyncSession, keys: set[str], rules: MergeRules) -> None:
+    """Take these identifiers out of the set-aside events, which wait for `omni events retry`
+    with no profile, so an erasure finds them only by what they carry. As the worker does with
+    an event that comes in carrying them: one of the erased person alone (or carrying their
+    user id) keeps only its message id and is discarded; one also of someone else, the rest."""
+    kept: list[tuple[int, dict[str, Any]]] = []
+    discarded: list[tuple[int, str | None, int]] = []
+    for row in await repo.set_aside_payloads(session):
+        if not isinstance(row.payload, dict):  # a corrupt row, set aside for that: no message
+            continue
+        carried = [*extract(row.payload, rules), *alias_candidates(row.payload, rules)]
+        erased = [i for i in carried if i.key in keys]
+        if not erased:
+            continue
+        if len(erased) == len(carried) or any(i.type == "user_id" for i in erased):
+            kept.append(
+                (
+                    row.id,
+                    {"type": row.payload.get("type"), "messageId": row.payload.get("messageId")},
+                )
+            )
+            discarded.append((row.id, None, DISCARDED))
+        else:
+            kept.append((row.id, without(row.payload, rules, keys)))
+    await repo.replace_payloads(session, kept)
+    await repo.mark_processed(session, discarded)
 
 
 async def scrub(

@@ -101,6 +101,12 @@ async def set_aside(session: AsyncSession, event_ids: Sequence[int]) -> None:
     )
 
 
+async def set_aside_payloads(session: AsyncSession) -> list[Any]:
+    """Every set-aside event's id and payload (normally none: see ``set_aside``)."""
+    query = select(events.c.id, events.c.payload).where(events.c.status == FAILED)
+    return list((await session.execute(query)).all())
+
+
 async def retry_failed(session: AsyncSession) -> int:
     """Every set-aside event back into the backlog; returns how many."""
     done = await session.execute(

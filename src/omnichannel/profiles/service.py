@@ -248,7 +248,9 @@ async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
         await repo.delete_for(session, repo.consents, members)
         await search.forget(session, members)
         erased = await identity.erase(rt, session, members)
-        scrubbed = await history.scrub(session, links, set(erased), MergeRules(rt.settings))
+        rules = MergeRules(rt.settings)
+        scrubbed = await history.scrub(session, links, set(erased), rules)
+        await history.forget_set_aside(session, set(erased), rules)
         # Those events' traits and terms are on someone else's profile (the erased phone that
         # the link's identify carried): made anew from the events as they are now.
         for other in await identity.live_ids(session, scrubbed):
