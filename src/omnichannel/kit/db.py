@@ -54,6 +54,8 @@ def _json_loads(value: Any) -> Any:
 
 
 REFUSALS_KEPT_SECONDS = 10.0
+# How long a SQLite write waits for the lock another process holds.
+BUSY_TIMEOUT_MS = 60_000
 # SQLite's words for a write it cannot make at all (SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY).
 SQLITE_REFUSALS = ("database or disk is full", "disk I/O error", "readonly database")
 
@@ -154,6 +156,26 @@ class Database:
         makes every write transaction exclusive, so neither is needed there."""
         return self.dialect == "postgresql"
 
+    async def empty_wal(self) -> bool:
+        """SQLite: copy the WAL back into the database file and empty it, so that rows just
+        deleted (an erasure) do not linger there as old page versions, readable in the file
+        until later writes overwrite them. Best effort: a reader still on an older snapshot
+        keeps the WAL, so this waits for one at most a second, not the 60 s a write waits,
+        since every write waits for it meanwhile. Returns whether it emptied it."""
+        if self.dialect != "sqlite":
+            return True
+        async with self.writer.connect() as connection:
+            # On the driver: in a transaction, as SQLAlchemy would begin one, SQLite refuses.
+            raw: Any = (await connection.get_raw_connection()).driver_connection
+            await raw.execute("PRAGMA busy_timeout=1000")
+            try:
+                [(busy, *_)] = await raw.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:  # the erasure committed; this only tidies after it
+                busy = 1
+            finally:
+                await raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return not busy
+
     async def answers(self) -> bool:
         """Whether the database takes a statement at all (down, unreachable: it does not)."""
         try:
@@ -183,7 +205,7 @@ def _sqlite_setup(engine: AsyncEngine, settings: Settings, *, immediate: bool) -
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute(f"PRAGMA wal_autocheckpoint={int(settings.sqlite_wal_autocheckpoint)}")
         cursor.close()

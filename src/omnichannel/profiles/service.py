@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from omnichannel.profiles.derive import CONSENT_CHANNELS
 from omnichannel.profiles.schemas import ConsentIn, ConsentOut, IdentityOut, MergeOut
 
 ERASE_TOPIC = "profiles.erase"
+log = logging.getLogger(__name__)
 
 
 async def live_id(session: AsyncSession, profile_id: str) -> str:
@@ -262,6 +264,12 @@ async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
             "done",
             {"profiles": len(members), "events": events, "identifiers_suppressed": len(erased)},
             rt.clock.now(),
+        )
+    if not await rt.db.empty_wal():
+        log.warning(
+            "erasure %s: a long read kept SQLite's WAL, where the erased rows stay "
+            "until later writes overwrite them",
+            payload["job_id"],
         )
 
 
