@@ -6,7 +6,7 @@ import httpx
 import orjson
 import pytest
 
-from omnichannel.console.users import by_username
+from omnichannel.console.users import by_username, set_password
 from omnichannel.identity.service import lookup
 from tests.console.support import csrf_of, make_user, sign_in, signed_in_token
 from tests.helpers import app_platform, basic, drain, make_source
@@ -134,6 +134,18 @@ async def test_sign_in_attempts_are_rate_limited(app_client: httpx.AsyncClient) 
     blocked = await sign_in(app_client, "ann")
     assert blocked.status_code == 429
     assert "Too many sign-in attempts" in blocked.text
+
+
+async def test_a_new_password_lifts_a_lockout_at_once(app_client: httpx.AsyncClient) -> None:
+    """`omni users set-password` for someone locked out: they sign in, no server restarted."""
+    platform = app_platform(app_client)
+    await make_user(platform, "ann", "admin")
+    for _ in range(5):
+        assert (await sign_in(app_client, "ann", "guess guess guess")).status_code == 401
+    assert (await sign_in(app_client, "ann")).status_code == 429
+    async with platform.rt.db.write() as session:
+        await set_password(session, "ann", "a brand new one")
+    assert (await sign_in(app_client, "ann", "a brand new one")).status_code == 303
 
 
 async def test_attempts_are_limited_per_address_across_user_names(

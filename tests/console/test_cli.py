@@ -32,10 +32,13 @@ def test_users_create_refuses_bad_input_and_says_why(sqlite_template: Path, tmp_
                    "--password", "long enough pw")  # fmt: skip
     assert created == "user ann (agent) created"
     for args, why in [
-        (["--username", "ann", "--role", "agent", "--password", "long enough pw"], "taken"),
-        (["--username", "bo", "--role", "chief", "--password", "long enough pw"], "one of"),
-        (["--username", "bo", "--role", "agent", "--password", "short"], "at least 10"),
-        (["--username", "bo", "--role", "store", "--password", "long enough pw"], "store"),
+        (
+            ["--username", "ann", "--role", "agent", "--password", "long enough pw"],
+            "username: the user name ann is taken",
+        ),
+        (["--username", "bo", "--role", "chief", "--password", "long enough pw"], "role: one of"),
+        (["--username", "bo", "--role", "agent", "--password", "short"], "password: at least 10"),
+        (["--username", "bo", "--role", "store", "--password", "long enough pw"], "store: "),
     ]:
         done = subprocess.run([OMNI, "users", "create", *args], capture_output=True, text=True,
                               env={**os.environ, "OMNI_DATABASE_URL": db})  # fmt: skip

@@ -44,7 +44,8 @@ async def _hashed(function: Callable[..., T], *args: str) -> T:
 
 
 def _invalid(field: str, message: str) -> InvalidRequest:
-    return InvalidRequest(message, errors=[field_error(field, message)])
+    # Said as "password: at least 10 characters": `omni users create` prints the detail alone.
+    return InvalidRequest(f"{field}: {message}", errors=[field_error(field, message)])
 
 
 async def _store(session: AsyncSession, source_id: str | None) -> Source | None:
