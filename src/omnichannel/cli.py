@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omnichannel import __version__
 from omnichannel.auth.models import ROLES
 from omnichannel.auth.service import create_token, list_tokens, revoke_token
 from omnichannel.config import Settings
@@ -73,6 +74,21 @@ console = Console()
 warnings = Console(stderr=True)  # not on stdout, whose last line some commands promise
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        print(f"omni {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the version"
+    ),
+) -> None:
+    """Omnichannel: one customer, every channel."""
 
 
 def _run(
@@ -247,7 +263,8 @@ def _serve(settings: Settings, host: str | None, port: int | None, workers: int 
             log_level=settings.log_level,
             loop="uvloop",
             http="httptools",
-            access_log=False,
+            # One line a call: for an operator watching calls arrive, not for production.
+            access_log=settings.log_level in ("debug", "trace"),
         )
 
 

@@ -27,6 +27,13 @@ PAGES = [
 POSTS = ["/console/logout", "/console/sources", "/console/customers/x/split"]
 
 
+async def test_the_servers_address_in_a_browser_is_the_console(
+    app_client: httpx.AsyncClient,
+) -> None:
+    response = await app_client.get("/")
+    assert (response.status_code, response.headers["location"]) == (307, "/console")
+
+
 @pytest.mark.parametrize("path", PAGES)
 async def test_no_page_without_signing_in(app_client: httpx.AsyncClient, path: str) -> None:
     response = await app_client.get(path)

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from omnichannel import __version__
 from omnichannel.config import Settings
 from omnichannel.events.models import SYSTEM_SOURCE
 from omnichannel.events.sources import system_source
@@ -250,3 +251,8 @@ def listing(db: str, what: str) -> list[str]:
     done = subprocess.run([OMNI, what, "list"], capture_output=True, text=True, env=env_for(db),
                           check=True)  # fmt: skip
     return done.stdout.splitlines()
+
+
+def test_omni_says_its_version() -> None:
+    done = subprocess.run([OMNI, "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout == f"omni {__version__}\n"

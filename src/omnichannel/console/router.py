@@ -60,8 +60,14 @@ def _for_people(api_handler: Any) -> Any:
     return handle
 
 
+async def _root() -> Response:
+    """The server's address, opened in a browser (``make demo`` prints it): the console."""
+    return RedirectResponse(HOME, status_code=307)
+
+
 def install(app: FastAPI) -> None:
     """Add the console to ``app``: routes, static assets, per-process state, error pages."""
+    app.add_api_route("/", _root, methods=["GET", "HEAD"], include_in_schema=False)
     app.include_router(router)
     app.include_router(demo_shop.router)
     app.mount(f"{HOME}/static", StaticFiles(directory=STATIC), name="console-static")
