@@ -695,6 +695,10 @@ async def test_export_holds_everything_and_erase_forgets_for_good(
     assert len(export["events"]) == 3
     assert export["events"][0]["payload"]["properties"] == {"revenue": 5}
     assert {i["value"] for i in export["identities"]} == {"a1", "u1", "gone@x.co"}
+    taken_in = {i["value"]: i["created_by_event"] for i in export["identities"]}
+    first = min(e["id"] for e in export["events"])
+    assert taken_in == {"a1": first, "gone@x.co": first, "u1": first + 1}
+    assert export["search_terms"] == ["gone", "gone@x.co"]  # what finds them in the console
     erase = await app_client.delete(f"/v1/profiles/{profile['id']}", headers=admin)
     assert erase.status_code == 202
     job = erase.json()

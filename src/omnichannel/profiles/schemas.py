@@ -20,6 +20,10 @@ class IdentityOut(Out):
     first_seen: datetime
     last_seen: datetime
     source_id: str | None
+    # When the graph took it in, and from which event (none for ones taken in before 0.1's
+    # migration 0008 recorded it).
+    created_at: datetime | None = None
+    created_by_event: int | None = None
 
 
 class ConsentOut(Out):

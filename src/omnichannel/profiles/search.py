@@ -153,6 +153,15 @@ async def rebuild(rt: Runtime, session: AsyncSession, profile_id: str) -> None:
     await _add(session, pairs)
 
 
+async def held_terms(session: AsyncSession, profile_ids: Sequence[str]) -> list[str]:
+    """The terms that find these profiles, sorted: what a GDPR export shows of the index."""
+    found: set[str] = set()
+    for chunk in chunked(profile_ids):
+        query = select(terms_table.c.term).where(terms_table.c.profile_id.in_(chunk))
+        found.update((await session.execute(query)).scalars())
+    return sorted(found)
+
+
 async def forget(session: AsyncSession, profile_ids: Sequence[str]) -> None:
     """Drop the terms of these profiles (erasure, or before a rebuild)."""
     for chunk in chunked(profile_ids):

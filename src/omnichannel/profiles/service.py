@@ -186,6 +186,7 @@ async def export(session: AsyncSession, profile_id: str) -> dict[str, Any]:
             break
     data["events"] = events
     data["merges"] = await identity.merges_of(session, members)
+    data["search_terms"] = await search.held_terms(session, members)
     for field, schema in (
         ("identities", IdentityOut),
         ("consents", ConsentOut),
