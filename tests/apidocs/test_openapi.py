@@ -157,7 +157,7 @@ def test_each_operation_lists_the_refusals_it_may_answer(document: dict[str, Any
                 expected.append("409")  # a merge already split
             assert refusals == expected, (method, path)
         elif path in INGESTION:
-            assert refusals == ["400", "401", "415"], path
+            assert refusals == ["400", "401", "413", "415", "503"], path
         elif path in ("/sourceConfig", "/v1/projects/{write_key}/settings"):
             assert refusals == ["401"], path
         else:

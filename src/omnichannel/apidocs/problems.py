@@ -36,6 +36,7 @@ DESCRIPTIONS = {
     403: "The API token's role may not do this.",
     404: "Nothing has that id or identifier.",
     409: "It conflicts with the current state (a merge already split).",
+    413: "The body, or an event in it, or the batch's count of events is over its limit.",
     415: "The body's `Content-Encoding` is not taken: send gzip or none.",
     503: "The database is unavailable (or not ready): the problem says why; retry shortly.",
 }

@@ -78,7 +78,7 @@ WRITE_KEY = HTTPBasic(
     auto_error=False,
 )
 BY_WRITE_KEY = [Security(WRITE_KEY)]
-INGESTION_PROBLEMS = problems(400, 401, 415)
+INGESTION_PROBLEMS = problems(400, 401, 413, 415, 503)
 
 
 RUDDERSTACK_HEADERS = ["AnonymousId", "SentAt"]
