@@ -302,7 +302,7 @@ def demo(
 
     result = _run(work, settings)
     base_url = f"http://{settings.host}:{port or settings.port}"
-    print_guide(console, result, base_url)
+    print_guide(console, result, base_url, served=serve_after)
     print_console_login(console, base_url, DEMO_ADMIN, _run(console_login, settings))
     if serve_after:
         _serve(settings, None, port)

@@ -143,6 +143,7 @@ def test_omni_demo_prints_a_console_login_that_works(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
     login = re.search(r"/console\s+\(user (\S+), password (\S+)\)", done.stdout)
     assert login, done.stdout
+    assert "not served now: `omni serve` serves it there" in " ".join(done.stdout.split())
     process, url = server(db, tmp_path / "serve.log")
     try:
         with httpx.Client(base_url=url) as client:

@@ -61,8 +61,10 @@ def _lines_to_paste(base_url: str, write_key: str, token: str, ann_id: str | Non
     return lines
 
 
-def print_guide(console: Console, result: DemoResult, base_url: str) -> None:
-    """Everything needed to try the demo, ready to copy."""
+def print_guide(
+    console: Console, result: DemoResult, base_url: str, *, served: bool = True
+) -> None:
+    """Everything needed to try the demo, ready to copy (once served, if it is not now)."""
     _summary(console, result)
     for warning in result.warnings:
         console.print(f"[yellow]warning[/]: {warning}")
@@ -71,7 +73,8 @@ def print_guide(console: Console, result: DemoResult, base_url: str) -> None:
         return
     write_key = keys.write_keys[WEB.name]
     console.print()
-    _plain(console, f"API:           {base_url}")
+    later = "" if served else "   (not served now: `omni serve` serves it there)"
+    _plain(console, f"API:           {base_url}{later}")
     _plain(console, f"OpenAPI:       {base_url}/docs")
     _plain(console, f"metrics:       {base_url}/metrics   (Prometheus; readiness: /readyz)")
     _plain(console, f"write key:     {write_key}   ({WEB.name})")
