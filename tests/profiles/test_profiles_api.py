@@ -46,6 +46,17 @@ async def lookup(client: httpx.AsyncClient, admin: dict[str, str], type_: str, v
     return dict(response.json())
 
 
+async def assert_unknown(
+    client: httpx.AsyncClient, admin: dict[str, str], *identifiers: tuple[str, str]
+) -> None:
+    """No profile holds any of these (type, value) identifiers."""
+    for type_, value in identifiers:
+        response = await client.get(
+            "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
+        )
+        assert response.status_code == 404, (type_, value, response.text)
+
+
 async def search_terms(client: httpx.AsyncClient) -> set[str]:
     async with app_platform(client).rt.db.read() as session:
         return set((await session.execute(select(SearchTerm.term))).scalars())
@@ -725,11 +736,9 @@ async def test_export_holds_everything_and_erase_forgets_for_good(
             "context": {"device": {"id": "phone-9"}},
         },
     )
-    for type_, value in (("user_id", "u1"), ("email", "new@x.co"), ("device_id", "phone-9")):
-        missing = await app_client.get(
-            "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
-        )
-        assert missing.status_code == 404, (type_, missing.text)
+    await assert_unknown(
+        app_client, admin, ("user_id", "u1"), ("email", "new@x.co"), ("device_id", "phone-9")
+    )
     fresh = await lookup(app_client, admin, "anonymous_id", "fresh")
     assert [i["type"] for i in fresh["identities"]] == ["anonymous_id"]
     assert "email" not in fresh["traits"]  # not even as a trait, nor searchable
@@ -745,11 +754,7 @@ async def test_export_holds_everything_and_erase_forgets_for_good(
     assert "gone@x.co" not in await search_terms(app_client)
     # An alias from the erased anonymous id: read as a user id instead, it would come back.
     await send(app_client, web_key, {"type": "alias", "userId": "z9", "previousId": "a1"})
-    for type_ in ("user_id", "anonymous_id"):
-        back = await app_client.get(
-            "/v1/profiles/lookup", params={"type": type_, "value": "a1"}, headers=admin
-        )
-        assert back.status_code == 404, (type_, back.text)
+    await assert_unknown(app_client, admin, ("user_id", "a1"), ("anonymous_id", "a1"))
     new = await lookup(app_client, admin, "user_id", "z9")
     assert [(i["type"], i["value"]) for i in new["identities"]] == [("user_id", "z9")]
     async with app_platform(app_client).rt.db.read() as session:
@@ -779,11 +784,9 @@ async def test_an_erasure_takes_what_a_merge_joined_before_it_ran(
     job = (await app_client.get(f"/v1/jobs/{asked[0].json()['id']}", headers=admin)).json()
     assert job["status"] == "done"
     assert job["result"]["profiles"] == 2
-    for type_, value in (("email", "ann@z.co"), ("anonymous_id", "x1"), ("user_id", "c1")):
-        gone = await app_client.get(
-            "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
-        )
-        assert gone.status_code == 404, (type_, gone.text)
+    await assert_unknown(
+        app_client, admin, ("email", "ann@z.co"), ("anonymous_id", "x1"), ("user_id", "c1")
+    )
     assert not {"ann@z.co", "anna", "carl"} & await search_terms(app_client)
 
 
@@ -807,11 +810,9 @@ async def test_an_erasure_named_through_a_merge_keeps_both_parts_after_a_split(
     await drain(app_client)
     job = (await app_client.get(f"/v1/jobs/{asked.json()['id']}", headers=admin)).json()
     assert (job["status"], job["result"]["profiles"]) == ("done", 2)
-    for type_, value in (("email", "bea@z.co"), ("anonymous_id", "b1"), ("user_id", "a1")):
-        gone = await app_client.get(
-            "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
-        )
-        assert gone.status_code == 404, (type_, gone.text)
+    await assert_unknown(
+        app_client, admin, ("email", "bea@z.co"), ("anonymous_id", "b1"), ("user_id", "a1")
+    )
 
 
 async def test_an_erasure_reaches_the_set_aside_events_by_what_they_carry(
@@ -936,11 +937,7 @@ async def test_an_erasure_follows_no_part_split_off_into_someone_it_joined_since
     assert petro["traits"] == {"email": "petro@example.com"}
     assert petro["computed"]["event_counts"]["track"] == 1  # his order
     assert (await lookup(app_client, admin, "email", "petro@example.com"))["id"] == petro["id"]
-    for type_, value in (("user_id", "u-olena"), ("email", "olena@example.com")):
-        gone = await app_client.get(
-            "/v1/profiles/lookup", params={"type": type_, "value": value}, headers=admin
-        )
-        assert gone.status_code == 404, (type_, gone.text)
+    await assert_unknown(app_client, admin, ("user_id", "u-olena"), ("email", "olena@example.com"))
 
 
 async def test_an_erasure_takes_the_erased_identifiers_out_of_the_other_profiles_traits(
