@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, text
 from omnichannel.events import repository as events_repo
 from omnichannel.events.models import DISCARDED, FAILED, SYSTEM_SOURCE, Event
 from omnichannel.kit.clock import FrozenClock
+from omnichannel.profiles.export import PAGE
 from omnichannel.profiles.search_models import SearchTerm
 from tests.helpers import (
     START,
@@ -760,6 +761,23 @@ async def test_export_holds_everything_and_erase_forgets_for_good(
     async with app_platform(app_client).rt.db.read() as session:
         alias = (await session.execute(select(Event).where(Event.type == "alias"))).scalar_one()
     assert (alias.name, "previousId" in alias.payload) == (None, False)  # its name was "a1"
+
+
+async def test_an_export_streams_every_event_a_page_at_a_time(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """More events than a page: one valid document, each event once, newest first."""
+    many = [{"type": "track", "userId": "u1", "event": f"E{n}", "timestamp": at(0)}
+            for n in range(PAGE * 2 + 5)]  # fmt: skip
+    await send(app_client, web_key, *many)
+    profile = await lookup(app_client, admin, "user_id", "u1")
+    answer = await app_client.get(f"/v1/profiles/{profile['id']}/export", headers=admin)
+    assert answer.headers["content-type"] == "application/json"
+    document = orjson.loads(answer.content)
+    assert [e["event"] for e in document["events"]] == [f"E{n}" for n in reversed(range(len(many)))]
+    assert document["id"] == profile["id"] and document["identities"][0]["value"] == "u1"
+    unknown = await app_client.get("/v1/profiles/nobody/export", headers=admin)
+    assert unknown.status_code == 404
 
 
 async def test_an_erasure_takes_what_a_merge_joined_before_it_ran(

@@ -16,6 +16,7 @@ from omnichannel.kit import jobs
 from omnichannel.kit.races import retrying
 from omnichannel.platform import Platform, get_platform
 from omnichannel.profiles import service
+from omnichannel.profiles.export import response as export_response
 from omnichannel.profiles.schemas import (
     ConsentsIn,
     JobOut,
@@ -135,9 +136,9 @@ async def split(
 async def export(
     profile_id: str, platform: Platform = Depends(get_platform), _: Principal = Depends(require())
 ) -> Any:
-    """GDPR access: everything held about the person, as one JSON document."""
-    async with platform.rt.db.read() as session:
-        return await service.export(session, profile_id)
+    """GDPR access: everything held about the person, as one JSON document (streamed: its
+    events come last, a thousand at a time)."""
+    return await export_response(platform, profile_id)
 
 
 @router.delete(

@@ -24,7 +24,7 @@ from omnichannel.kit.runtime import Runtime
 from omnichannel.profiles import handlers, search
 from omnichannel.profiles import repository as repo
 from omnichannel.profiles.derive import CONSENT_CHANNELS
-from omnichannel.profiles.schemas import ConsentIn, ConsentOut, IdentityOut, MergeOut
+from omnichannel.profiles.schemas import ConsentIn
 
 ERASE_TOPIC = "profiles.erase"
 log = logging.getLogger(__name__)
@@ -169,34 +169,6 @@ def _consents_event(
 async def merges(session: AsyncSession, profile_id: str) -> list[Any]:
     root = await live_id(session, profile_id)
     return await identity.merges_of(session, await identity.subtree(session, root))
-
-
-async def export(session: AsyncSession, profile_id: str) -> dict[str, Any]:
-    """Everything held about the person: the view, every event in full, the merge history."""
-    data = await view(session, profile_id)
-    members = [data["id"], *data["merged_ids"]]
-    events: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        page, cursor = await history.timeline(
-            session, members, limit=1000, cursor=cursor, full=True
-        )
-        events.extend(page)
-        if cursor is None:
-            break
-    data["events"] = events
-    data["merges"] = await identity.merges_of(session, members)
-    data["search_terms"] = await search.held_terms(session, members)
-    for field, schema in (
-        ("identities", IdentityOut),
-        ("consents", ConsentOut),
-        ("merges", MergeOut),
-    ):
-        data[field] = [schema.model_validate(row).model_dump() for row in data[field]]
-    for merge in data["merges"]:
-        if merge["loser_id"] not in members:  # split off: what it moved is the other person's
-            merge["identities"], merge["trigger"] = [], ""
-    return data
 
 
 async def request_erasure(rt: Runtime, session: AsyncSession, profile_id: str) -> jobs.Job:

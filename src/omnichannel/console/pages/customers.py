@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from pydantic import TypeAdapter
 from starlette.responses import Response
 
 from omnichannel.console.responses import is_htmx, redirect
@@ -24,6 +23,7 @@ from omnichannel.events.sources import list_sources
 from omnichannel.identity import service as identity
 from omnichannel.platform import Platform, get_platform
 from omnichannel.profiles import service
+from omnichannel.profiles.export import response as export_response
 from omnichannel.profiles.search import search
 
 router = APIRouter()
@@ -34,7 +34,6 @@ PERIODS = {"24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(d
 PERIODS |= {"90d": timedelta(days=90), "365d": timedelta(days=365)}
 # How FastAPI encodes an answer of type Any, so the export's times read as the API's (``Z``),
 # only indented for a person.
-ANSWER: TypeAdapter[Any] = TypeAdapter(Any)
 
 
 @router.get("/customers")
@@ -151,13 +150,8 @@ async def export(
     profile_id: str, who: Viewer = role(), platform: Platform = Depends(get_platform)
 ) -> Response:
     """GDPR access (admin): the very document ``GET /v1/profiles/{id}/export`` answers."""
-    async with platform.rt.db.read() as session:
-        data = await service.export(session, profile_id)
-    return Response(
-        ANSWER.dump_json(data, indent=2),
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="profile-{profile_id}.json"'},
-    )
+    download = {"Content-Disposition": f'attachment; filename="profile-{profile_id}.json"'}
+    return await export_response(platform, profile_id, download)
 
 
 @router.post("/customers/{profile_id}/erase", dependencies=[Depends(csrf)])
