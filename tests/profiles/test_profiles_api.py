@@ -958,6 +958,39 @@ async def test_an_erasure_follows_no_part_split_off_into_someone_it_joined_since
     await assert_unknown(app_client, admin, ("user_id", "u-olena"), ("email", "olena@example.com"))
 
 
+async def test_an_erasure_follows_the_part_not_split_off_into_whom_it_joined_since(
+    app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
+) -> None:
+    """Olena asks to be erased; before the job runs, a tablet is split off her, and her own
+    profile then merges into a record that has her work e-mail. Her part is followed there and
+    erased with it; the tablet's part is erased, and followed nowhere."""
+    await send(
+        app_client,
+        web_key,
+        {"type": "identify", "anonymousId": "anon-x", "traits": {"email": "olena@work.com"}},
+        {"type": "identify", "userId": "u-olena", "anonymousId": "anon-olena",
+         "traits": {"email": "olena@home.com", "firstName": "Olena"}},
+        {"type": "track", "anonymousId": "anon-shared", "event": "Product Viewed"},
+    )  # fmt: skip
+    tablet = await lookup(app_client, admin, "anonymous_id", "anon-shared")
+    link = {"type": "track", "userId": "u-olena", "anonymousId": "anon-shared", "event": "Saw"}
+    await send(app_client, web_key, link)
+    olena = await lookup(app_client, admin, "user_id", "u-olena")
+    asked = await app_client.delete(f"/v1/profiles/{olena['id']}", headers=admin)
+    split = await app_client.post(f"/v1/profiles/{tablet['id']}/split", headers=admin)
+    assert split.status_code == 200, split.text
+    joins = {"batch": [{"type": "identify", "anonymousId": "anon-olena",
+                        "traits": {"email": "olena@work.com"}}]}  # fmt: skip
+    assert (await app_client.post("/v1/batch", auth=basic(web_key), json=joins)).is_success
+    await drain(app_client)  # the merge into the work record first, then the erasure
+    job = (await app_client.get(f"/v1/jobs/{asked.json()['id']}", headers=admin)).json()
+    assert job["status"] == "done", job
+    await assert_unknown(app_client, admin, ("user_id", "u-olena"), ("email", "olena@home.com"),
+                         ("anonymous_id", "anon-olena"), ("email", "olena@work.com"),
+                         ("anonymous_id", "anon-x"), ("anonymous_id", "anon-shared"))  # fmt: skip
+    assert not {"olena", "olena@home.com", "olena@work.com"} & await search_terms(app_client)
+
+
 async def test_an_erasure_takes_the_erased_identifiers_out_of_the_other_profiles_traits(
     app_client: httpx.AsyncClient, web_key: str, admin: dict[str, str]
 ) -> None:

@@ -259,11 +259,14 @@ async def record_seen(rt: Runtime, session: AsyncSession, sightings: Sightings) 
     return moved
 
 
-async def live_profile(session: AsyncSession, profile_id: str) -> Profile | None:
-    """The live profile an id resolves to (itself, or the survivor it was merged into)."""
+async def live_profile(
+    session: AsyncSession, profile_id: str, *, stop_at: frozenset[str] = frozenset()
+) -> Profile | None:
+    """The live profile an id resolves to (itself, or the survivor it was merged into), or
+    the first profile of ``stop_at`` on the way there."""
     for _ in range(64):  # merge chains are short; the bound only guards against a cycle
         profile = await repo.get_profile(session, profile_id)
-        if profile is None or profile.merged_into is None:
+        if profile is None or profile.merged_into is None or profile.id in stop_at:
             return profile
         profile_id = profile.merged_into
     raise RuntimeError(f"merge chain from {profile_id} does not end")
@@ -274,29 +277,27 @@ async def canonical_id(session: AsyncSession, profile_id: str) -> str | None:
     return profile.id if profile is not None else None
 
 
-async def people_of(session: AsyncSession, profile_ids: Sequence[str]) -> list[str]:
-    """The live profile each id resolves to now, and every profile merged into those (ids of
-    profiles no longer there are left out)."""
-    found: list[str] = []
-    for root in await live_ids(session, profile_ids):
-        found.extend(await subtree(session, root))
-    return found
-
-
-async def parts_of(session: AsyncSession, profile_ids: Sequence[str]) -> list[str]:
-    """Each of these profiles that is still there, and every profile merged into it, each once;
-    not the profiles they were merged into."""
-    found: dict[str, None] = {}
+async def people_of(
+    session: AsyncSession, profile_ids: Sequence[str], *, stop_at: frozenset[str] = frozenset()
+) -> list[str]:
+    """The live profile each id resolves to now (or the first of ``stop_at`` on the way), and
+    every profile merged into those, each once (ids of profiles no longer there are left out)."""
+    tops = set()
     for profile_id in profile_ids:
-        if profile_id not in found and await repo.get_profile(session, profile_id) is not None:
-            found |= dict.fromkeys(await subtree(session, profile_id))
+        if (top := await live_profile(session, profile_id, stop_at=stop_at)) is not None:
+            tops.add(top.id)
+    found: dict[str, None] = {}
+    for top in sorted(tops):
+        found |= dict.fromkeys(await subtree(session, top))
     return list(found)
 
 
-async def split_since(session: AsyncSession, profile_ids: Sequence[str], at: datetime) -> bool:
-    """Whether a merge of these profiles was split at or after ``at``."""
+async def split_off_since(
+    session: AsyncSession, profile_ids: Sequence[str], at: datetime
+) -> frozenset[str]:
+    """The profiles of these that a split at or after ``at`` took out of a merge (its losers)."""
     merges = await repo.merges_touching(session, profile_ids)
-    return any(m.split_at is not None and m.split_at >= at for m in merges)
+    return frozenset(m.loser_id for m in merges if m.split_at is not None and m.split_at >= at)
 
 
 async def live_ids(session: AsyncSession, profile_ids: Iterable[str]) -> list[str]:

@@ -198,8 +198,8 @@ async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
     What is erased is the person the request named, as the graph holds them when the job runs:
     each profile that made it up then, followed to the profile it lives in now, with everything
     merged into that. A merge between the request and the job (the erased email arriving on
-    another customer's identify) would otherwise have carried their data out of reach. After a
-    split since the request, each part is erased, and none followed (``parts_of``)."""
+    another customer's identify) would otherwise have carried their data out of reach. A part
+    split off since the request is erased, but not followed (``split_off_since``)."""
     async with rt.db.write() as session:
         await identity.lock_out_resolution(rt, session)
         job = await jobs.get_job(session, payload["job_id"])
@@ -208,13 +208,11 @@ async def erase(rt: Runtime, payload: dict[str, Any]) -> None:
             # Run again, it would overwrite what was erased with zeros.
             return
         named = [payload["profile_id"], *payload.get("members", [])]
-        if await identity.split_since(session, named, job.created_at):
-            # A split since the request said who is who. Each part it covered is erased, as
-            # which of them asked is not known; but none is followed into a profile it joined
-            # since, which is someone else's (a shared tablet, split off, then signed in to).
-            members = await identity.parts_of(session, named)
-        else:
-            members = await identity.people_of(session, named)
+        # A split since the request said a part was someone else's. It is erased still, as
+        # which of them asked is not known, but not followed into a profile it joined since:
+        # that is the other person's now (a shared tablet split off, then signed in to).
+        split_off = await identity.split_off_since(session, named, job.created_at)
+        members = await identity.people_of(session, named, stop_at=split_off)
         # The events that linked them to someone else (a merge, split since) may be that one's:
         # they stay, without the erased identifiers.
         links = [m.event_id for m in await identity.merges_of(session, members) if m.event_id]
