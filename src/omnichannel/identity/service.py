@@ -282,10 +282,10 @@ async def people_of(
 ) -> list[str]:
     """The live profile each id resolves to now (or the first of ``stop_at`` on the way), and
     every profile merged into those, each once (ids of profiles no longer there are left out)."""
-    tops = set()
+    tops: set[str] = set()
     for profile_id in profile_ids:
-        if (top := await live_profile(session, profile_id, stop_at=stop_at)) is not None:
-            tops.add(top.id)
+        if (profile := await live_profile(session, profile_id, stop_at=stop_at)) is not None:
+            tops.add(profile.id)
     found: dict[str, None] = {}
     for top in sorted(tops):
         found |= dict.fromkeys(await subtree(session, top))
