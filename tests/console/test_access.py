@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import orjson
 import pytest
 
 from omnichannel.console.users import by_username, set_password
 from omnichannel.identity.service import lookup
-from tests.console.support import csrf_of, make_user, sign_in, signed_in_token
+from tests.console.support import PASSWORD, csrf_of, make_user, sign_in, signed_in_token
 from tests.helpers import app_platform, basic, drain, make_source
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -141,6 +143,20 @@ async def test_sign_in_attempts_are_rate_limited(app_client: httpx.AsyncClient) 
     blocked = await sign_in(app_client, "ann")
     assert blocked.status_code == 429
     assert "Too many sign-in attempts" in blocked.text
+
+
+async def test_sign_ins_sent_at_once_count_before_their_passwords_are_checked(
+    app_client: httpx.AsyncClient,
+) -> None:
+    """A burst passed the limit whole when each failure counted only once it was checked."""
+    await make_user(app_platform(app_client), "bob", "admin")
+    page = await app_client.get("/console/login")
+    form = {"username": "bob", "csrf_token": csrf_of(page.text)}
+    guesses = [form | {"password": f"guess number {n}"} for n in range(9)]
+    burst = [*guesses, form | {"password": PASSWORD}]
+    answers = await asyncio.gather(*(app_client.post("/console/login", data=f) for f in burst))
+    checked = [a.status_code for a in answers if a.status_code != 429]
+    assert len(checked) == 5 and set(checked) <= {401, 303}  # five passwords checked, no more
 
 
 async def test_a_new_password_lifts_a_lockout_at_once(app_client: httpx.AsyncClient) -> None:

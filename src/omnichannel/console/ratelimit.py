@@ -61,20 +61,33 @@ class SlidingWindow:
     def reset(self, key: str) -> None:
         self._hits.pop(key, None)
 
+    def unhit(self, key: str) -> None:
+        """Take back the latest hit of ``key`` (an attempt counted in advance that succeeded)."""
+        hits = self._hits.get(key)
+        if hits:
+            hits.pop()
+
 
 class LoginLimiter:
-    """5 failures per user name and 20 per address in 15 minutes, then wait."""
+    """5 failures per user name and 20 per address in 15 minutes, then wait.
+
+    An attempt counts as a failure from the moment it is let through, before its password is
+    checked: checked after, a burst of sign-ins sent at once all passed the limit before any
+    of their (slow, one at a time) password checks had failed. One that succeeds is taken
+    back from its address's count, and ends its user name's."""
 
     def __init__(self, per_user: int = 5, per_address: int = 20, seconds: float = 900) -> None:
         self.users = SlidingWindow(per_user, seconds)
         self.addresses = SlidingWindow(per_address, seconds)
 
-    def retry_after(self, username: str, address: str) -> float:
-        return max(self.users.retry_after(username), self.addresses.retry_after(address))
+    def attempt(self, username: str, address: str) -> float:
+        """Seconds to wait (nothing counted then), or 0: the attempt is counted, go on."""
+        wait = max(self.users.retry_after(username), self.addresses.retry_after(address))
+        if wait <= 0:
+            self.users.hit(username)
+            self.addresses.hit(address)
+        return wait
 
-    def failed(self, username: str, address: str) -> None:
-        self.users.hit(username)
-        self.addresses.hit(address)
-
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, username: str, address: str) -> None:
         self.users.reset(username)
+        self.addresses.unhit(address)

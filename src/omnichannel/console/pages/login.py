@@ -65,16 +65,15 @@ async def login(
     # A user's failures count per password: `omni users set-password` moves their session
     # generation on, so a new password lifts a lockout at once, in every process.
     counted = f"{name}/{known.session_generation}" if known else name
-    wait = limiter.retry_after(counted, address)
+    wait = limiter.attempt(counted, address)
     if wait > 0:
         message = f"Too many sign-in attempts. Try again in {int(wait // 60) + 1} min."
         return _page(request, session, 429, error=message, username=username, next=next)
     async with platform.rt.db.read() as db:
         user = await authenticate(db, name, password)
     if user is None:
-        limiter.failed(counted, address)
         return _page(request, session, 401, error=WRONG, username=username, next=next)
-    limiter.succeeded(counted)
+    limiter.succeeded(counted, address)
     response = redirect(request, local_target(next))
     # A fresh CSRF token with the new identity: nothing from before sign-in carries over.
     signer.write(request, response, Session(user_id=user.id, generation=user.session_generation))
