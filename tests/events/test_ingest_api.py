@@ -17,7 +17,17 @@ from sqlalchemy import select
 
 from omnichannel.config import Settings
 from omnichannel.events.models import Event
-from tests.helpers import START, app_platform, basic, drain, nothing_but, table_counts
+from omnichannel.events.sources import list_sources, set_source_disabled
+from omnichannel.kit.clock import FrozenClock
+from tests.helpers import (
+    START,
+    app_platform,
+    basic,
+    count_rows,
+    drain,
+    nothing_but,
+    table_counts,
+)
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -702,3 +712,25 @@ async def test_the_log_keeps_what_ingestion_added_to_a_message(
         "context": {"channel": "pos"},
         "messageId": generated,
     }
+
+
+async def test_a_disabled_sources_flood_is_noted_once_a_second(
+    app_client: httpx.AsyncClient, web_key: str
+) -> None:
+    """A leaked key, disabled, may keep coming; each note of it is a write transaction."""
+    platform = app_platform(app_client)
+    async with platform.rt.db.write() as session:
+        [source] = await list_sources(session)
+        await set_source_disabled(platform.rt, session, source.id, True)
+    track = orjson.dumps({"anonymousId": "v1", "event": "Viewed"})
+    for _ in range(3):
+        answer = await app_client.post("/v1/track", auth=basic(web_key), content=track)
+        assert answer.status_code == 401
+    assert await count_rows(platform, "source_rejections") == 1
+    clock = platform.rt.clock
+    assert isinstance(clock, FrozenClock)
+    clock.advance(timedelta(seconds=2))
+    assert (
+        await app_client.post("/v1/track", auth=basic(web_key), content=track)
+    ).status_code == 401
+    assert await count_rows(platform, "source_rejections") == 2

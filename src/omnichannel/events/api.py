@@ -60,7 +60,7 @@ from omnichannel.errors import (
 )
 from omnichannel.events import openapi
 from omnichannel.events.health import record_rejection
-from omnichannel.events.metrics import REQUESTS
+from omnichannel.events.metrics import REFUSED, REQUESTS
 from omnichannel.events.schemas import MESSAGE_TYPES, NUL_ERROR, nul_field
 from omnichannel.events.service import batch_sent_at
 from omnichannel.events.sources import SourceDisabled, SourceInfo
@@ -217,8 +217,11 @@ async def _source(platform: Platform, write_key: str | None) -> SourceInfo:
     try:
         return await platform.sources.authenticate(write_key)
     except SourceDisabled as refused:
-        errors = [field_error("writeKey", "the source is disabled")]
-        await record_rejection(platform.rt, refused.source.id, errors)
+        if platform.sources.note_disabled_call(refused.source.id):
+            errors = [field_error("writeKey", "the source is disabled")]
+            await record_rejection(platform.rt, refused.source.id, errors)
+        else:
+            REFUSED.labels(refused.source.id).inc()
         raise
 
 

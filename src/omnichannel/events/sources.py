@@ -8,6 +8,7 @@ call.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -134,6 +135,18 @@ class SourceCache:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self._cache: TTLCache[str, SourceInfo | None] = TTLCache(rt.settings.source_cache_seconds)
+        self._disabled_noted: dict[str, datetime] = {}
+
+    def note_disabled_call(self, source_id: str) -> bool:
+        """Whether to record this call of a disabled source among its refused calls: one a
+        second at most per process. A leaked key, disabled, may go on being sent in a flood,
+        and each record is a write transaction (on SQLite, the one writer's)."""
+        now = self.rt.clock.now()
+        last = self._disabled_noted.get(source_id)
+        if last is not None and now - last < timedelta(seconds=1):
+            return False
+        self._disabled_noted[source_id] = now
+        return True
 
     async def authenticate(self, write_key: str | None) -> SourceInfo:
         if not write_key:
