@@ -271,6 +271,8 @@ def test_migrate_to_takes_the_database_back_and_forward(tmp_path: Path) -> None:
     assert run("migrate", "--to", "0099").startswith("1 error: no migration 0099 in this release")
     assert run("migrate").startswith("0 applied 1 migration(s)")
     assert run("events", "status").startswith("0 pending: 0")
+    assert run("migrate", "--to", "base").startswith("0 the database is at migration base")
+    assert run("migrate").startswith(f"0 applied {len(shipped_revisions())} migration(s)")
 
 
 def test_ports_out_of_range_are_refused() -> None:

@@ -203,10 +203,10 @@ def migrate(
 
 def _migrate_to(settings: Settings, revision: str, pending: list[str]) -> None:
     shipped = shipped_revisions()
-    if revision not in shipped:
+    if revision not in (*shipped, "base"):
         console.print(
             f"[red]error[/]: no migration {escape(revision)} in this release; it has "
-            f"{', '.join(shipped)}."
+            f"{', '.join(shipped)} (and base: an empty database)."
         )
         raise typer.Exit(1)
     if revision in pending:

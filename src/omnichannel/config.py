@@ -67,6 +67,8 @@ def _asyncpg_query(value: str) -> str:
     (``?sslmode=require``), which asyncpg names ``ssl``; any other parameter would stop every
     command with a TypeError, so it is refused here, naming what to do instead."""
     url = make_url(value)
+    if repeated := sorted(k for k, v in url.query.items() if isinstance(v, tuple)):
+        raise ValueError(f"the database URL gives {', '.join(repeated)} more than once")
     query = dict(url.query)
     if "sslmode" in query:
         if "ssl" in query:

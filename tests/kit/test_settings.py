@@ -36,6 +36,7 @@ def test_blocked_values_are_patterns_for_the_whole_value() -> None:
         {"database_url": "postgresql://u@h/d?connect_timeout=3"},
         {"database_url": "postgresql://u@h/d?sslmode=require&channel_binding=require"},
         {"database_url": "postgresql://u@h/d?sslmode=on"},
+        {"database_url": "postgresql://u@h/d?sslmode=disable&sslmode=require"},
     ],
 )
 def test_values_that_would_quietly_misbehave_are_refused(wrong: dict[str, object]) -> None:
