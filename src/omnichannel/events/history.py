@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omnichannel.events import repository as repo
-from omnichannel.events.models import DISCARDED
+from omnichannel.events.models import DISCARDED, message_id_only
 from omnichannel.identity.rules import MergeRules, alias_candidates, extract, without
 from omnichannel.kit.pagination import decode_cursor, encode_cursor
 
@@ -150,12 +150,7 @@ async def forget_set_aside(session: AsyncSession, keys: set[str], rules: MergeRu
         if not erased:
             continue
         if len(erased) == len(carried) or any(i.type == "user_id" for i in erased):
-            kept.append(
-                (
-                    row.id,
-                    {"type": row.payload.get("type"), "messageId": row.payload.get("messageId")},
-                )
-            )
+            kept.append((row.id, message_id_only(row.type, row.payload)))
             discarded.append((row.id, None, DISCARDED))
         else:
             kept.append((row.id, without(row.payload, rules, keys)))

@@ -61,6 +61,12 @@ def name_of(message: dict[str, Any]) -> str | None:
     return None if value is None or value == "" else str(value)[:NAME_LENGTH]
 
 
+def message_id_only(type_: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """What is kept of an event of an erased person alone: its message id (a retry stays a
+    duplicate) and its type."""
+    return {"type": type_, "messageId": payload.get("messageId")}
+
+
 # Event processing states: accepted and durable, resolved to a profile, dropped because every
 # identifier it carried was erased (GDPR) and suppressed (only its message id is kept then), or
 # set aside because processing it failed on its own (kept whole; `omni events retry`).

@@ -102,8 +102,8 @@ async def set_aside(session: AsyncSession, event_ids: Sequence[int]) -> None:
 
 
 async def set_aside_payloads(session: AsyncSession) -> list[Any]:
-    """Every set-aside event's id and payload (normally none: see ``set_aside``)."""
-    query = select(events.c.id, events.c.payload).where(events.c.status == FAILED)
+    """Every set-aside event's id, type and payload (normally none: see ``set_aside``)."""
+    query = select(events.c.id, events.c.type, events.c.payload).where(events.c.status == FAILED)
     return list((await session.execute(query)).all())
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from omnichannel.events import repository as repo
 from omnichannel.events.domain import EventsResolved, ResolvedEvent
 from omnichannel.events.metrics import PROCESSED
-from omnichannel.events.models import DISCARDED, RESOLVED
+from omnichannel.events.models import DISCARDED, RESOLVED, message_id_only
 from omnichannel.events.service import writes_profile
 from omnichannel.identity import service as identity
 from omnichannel.identity.rules import MergeRules, alias_candidates, extract, without
@@ -104,7 +104,7 @@ async def _process_batch(rt: Runtime, rules: MergeRules, limit: int, claimed: li
                 payload = (
                     without(payload, rules, erased)
                     if result is not None
-                    else {"type": row.type, "messageId": payload.get("messageId")}
+                    else message_id_only(row.type, payload)
                 )
                 scrubbed.append((row.id, payload))
             if result is None:

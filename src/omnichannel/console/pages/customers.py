@@ -32,8 +32,6 @@ SEARCH_LENGTH = 200
 SEARCH_HITS = 20
 PERIODS = {"24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 PERIODS |= {"90d": timedelta(days=90), "365d": timedelta(days=365)}
-# How FastAPI encodes an answer of type Any, so the export's times read as the API's (``Z``),
-# only indented for a person.
 
 
 @router.get("/customers")
