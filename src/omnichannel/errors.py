@@ -15,10 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 PROBLEM_BASE = "https://omnichannel.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 class Problem(Exception):
@@ -155,6 +157,17 @@ def database_problem(exc: Exception) -> Problem:
     return Unavailable("The database did not accept the write or the read; retry shortly.")
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method a route takes at the request's path. Starlette's own ``Allow`` names only
+    the first route there, and a path may have several (a profile's GET and its DELETE)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
 def install_handlers(app: FastAPI) -> None:
     async def on_problem(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
@@ -166,9 +179,13 @@ def install_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem_response(InvalidRequest(detail, errors=errors))
 
-    async def on_http(_: Request, exc: Exception) -> Response:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        return problem_response(http_problem(exc.status_code, str(exc.detail)))
+        response = problem_response(http_problem(exc.status_code, str(exc.detail)))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110: a 405 names the methods the resource takes
+            response.headers["Allow"] = allowed_methods(request)
+        return response
 
     async def on_database(_: Request, exc: Exception) -> Response:
         return problem_response(database_problem(exc))

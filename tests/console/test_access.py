@@ -36,6 +36,14 @@ async def test_the_servers_address_in_a_browser_is_the_console(
     assert (response.status_code, response.headers["location"]) == (307, "/console")
 
 
+async def test_a_method_a_page_does_not_take_is_a_405_page_naming_those_it_does(
+    app_client: httpx.AsyncClient,
+) -> None:
+    answer = await app_client.delete("/console/login")
+    assert (answer.status_code, answer.headers.get("allow")) == (405, "GET, POST")
+    assert answer.headers["content-type"].startswith("text/html")
+
+
 @pytest.mark.parametrize("path", PAGES)
 async def test_no_page_without_signing_in(app_client: httpx.AsyncClient, path: str) -> None:
     response = await app_client.get(path)

@@ -55,7 +55,13 @@ def _for_people(api_handler: Any) -> Any:
         if not request.url.path.startswith(HOME) or answer.media_type != PROBLEM_MEDIA_TYPE:
             return answer
         problem = orjson.loads(answer.body)
-        return _error(request, problem["status"], problem["detail"])
+        page = _error(request, problem["status"], problem["detail"])
+        # Its headers for the client too, but a challenge, which makes a browser ask for a
+        # password the console never takes (it signs in with its own form).
+        for name in ("Allow", "Retry-After"):
+            if name in answer.headers:
+                page.headers[name] = answer.headers[name]
+        return page
 
     return handle
 
