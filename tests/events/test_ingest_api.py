@@ -195,6 +195,20 @@ async def test_write_key_in_body_is_accepted(app_client: httpx.AsyncClient, web_
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("value", [5, None, ["wk"], {"key": "wk"}])
+async def test_a_write_key_in_the_body_that_is_not_text_is_a_400(
+    app_client: httpx.AsyncClient, web_key: str, value: object
+) -> None:
+    """Even beside a good key in the header: the body is not what the client meant to send."""
+    body = orjson.dumps(
+        {"batch": [{"type": "track", "userId": "u", "event": "E"}], "writeKey": value}
+    )
+    response = await app_client.post("/v1/batch", content=body, auth=basic(web_key))
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"field": "writeKey", "message": "not a string"}]
+    assert nothing_but(await table_counts(app_platform(app_client)), sources=1) == {}
+
+
 async def test_gzip_body_is_accepted(app_client: httpx.AsyncClient, web_key: str) -> None:
     body = gzip.compress(orjson.dumps({"batch": [{"type": "track", "userId": "u", "event": "E"}]}))
     response = await app_client.post(

@@ -193,6 +193,12 @@ async def _body_of(request: Request, platform: Platform, limit: int) -> dict[str
 
 
 def _write_key(request: Request, body: dict[str, Any]) -> str | None:
+    key = body.get("writeKey")
+    if "writeKey" in body and not isinstance(key, str):
+        raise InvalidRequest(
+            "writeKey must be text: the source's write key.",
+            errors=[field_error("writeKey", "not a string")],
+        )
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer" and "writeKey" not in body:
@@ -207,8 +213,7 @@ def _write_key(request: Request, body: dict[str, Any]) -> str | None:
             user = ""
         if user:
             return user
-    key = body.get("writeKey")
-    return key if isinstance(key, str) else None
+    return key
 
 
 async def _source(platform: Platform, write_key: str | None) -> SourceInfo:
@@ -350,7 +355,9 @@ async def source_config(request: Request, platform: Platform) -> Response:
     the SDK then sends to the data plane URL it was loaded with, which is us. No device-mode
     destinations, and the SDK's error and metrics reports (which would go to RudderStack) off.
     The write key comes as the ``writeKey`` parameter or the Basic-auth user."""
-    write_key = _write_key(request, {"writeKey": request.query_params.get("writeKey")})
+    write_key = _write_key(
+        request, {k: v for k, v in request.query_params.items() if k == "writeKey"}
+    )
     source = await platform.sources.authenticate(write_key)
     off = {"enabled": False}
     config: dict[str, Any] = {
