@@ -125,6 +125,41 @@ async def test_write_keys_are_still_refused_as_before(app_client: httpx.AsyncCli
         assert answer.headers["www-authenticate"] == 'Basic realm="omnichannel"'
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/healthz", "GET, HEAD"),
+        # Two routes at one path: Starlette's own Allow named only the first.
+        ("PUT", "/v1/profiles/p-1", "GET, DELETE"),
+        ("TRACE", "/v1/profiles/p-1/split", "POST"),
+        ("GET", "/v1/batch", "POST"),
+    ],
+)
+async def test_a_method_a_path_does_not_take_is_a_405_naming_those_it_does(
+    app_client: httpx.AsyncClient, method: str, path: str, allow: str
+) -> None:
+    answer = await app_client.request(method, path)
+    assert (answer.status_code, answer.headers.get("allow")) == (405, allow)
+    assert answer.headers["content-type"] == PROBLEM
+
+
+def test_ids_are_documented_as_text_or_a_number(document: dict[str, Any]) -> None:
+    """What ingestion takes: Segment's libraries send numeric ids as numbers."""
+    track = document["components"]["schemas"]["Track"]["properties"]
+    for field in ("userId", "anonymousId", "messageId"):
+        assert {"type": "integer"} in track[field]["anyOf"], field
+
+
+def test_values_the_api_knows_are_documented_as_such(document: dict[str, Any]) -> None:
+    """Swagger UI offers them, and a client generated from the document knows them."""
+    timeline = document["paths"]["/v1/profiles/{profile_id}/timeline"]["get"]["parameters"]
+    filters = {p["name"]: p["schema"]["items"]["enum"] for p in timeline if p["in"] == "query"
+               and p["schema"].get("type") == "array"}  # fmt: skip
+    assert "telegram" in filters["channel"] and "identify" in filters["type"]
+    consent = document["components"]["schemas"]["ConsentIn"]["properties"]["channel"]
+    assert {"web", "sms", "all"} <= set(consent["enum"])
+
+
 def answers(operation: dict[str, Any]) -> dict[str, str]:
     """Each status the operation lists, with the media type of its body."""
     return {status: ",".join(response.get("content", {}))

@@ -74,11 +74,14 @@ BATCH: dict[str, Any] = {
             "type": "array",
             "items": {"oneOf": [{"allOf": [_ref(t), {"required": ["type"]}]} for t in MODELS]},
         },
-        "context": {"type": "object", "description": "for each message that has no `context`"},
+        # Any value: one that is not an object, or not a time, is ignored, never the batch's
+        # ruin (a 400 would lose every event in it, and an SDK does not send it again).
+        "context": {
+            "description": "an object, for each message that has no `context` (else ignored)"
+        },
         "sentAt": {
-            "type": "string",
-            "format": "date-time",
-            "description": "for each message that has no `sentAt` (clock-skew correction)",
+            "description": "an ISO 8601 time, for each message that has no `sentAt` "
+            "(clock-skew correction); one that cannot be read is ignored",
         },
         "writeKey": WRITE_KEY,
     },

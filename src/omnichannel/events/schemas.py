@@ -61,11 +61,17 @@ def _empty_is_none(value: Any) -> Any:
 
 
 # The length is the string's own constraint (checked after ``_id_text``), so its error reads
-# "String should have at least 1 character".
-IdText = Annotated[str, StringConstraints(min_length=1, max_length=255), BeforeValidator(_id_text)]
+# "String should have at least 1 character". The OpenAPI document says what a client may send:
+# the text, or a number.
+IdString = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+IdText = Annotated[
+    IdString, BeforeValidator(_id_text, json_schema_input_type=IdString | int | float)
+]
 OptionalId = Annotated[IdText | None, BeforeValidator(_empty_is_none)]
+MessageIdString = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 MessageId = Annotated[
-    str, StringConstraints(min_length=1, max_length=100), BeforeValidator(_id_text)
+    MessageIdString,
+    BeforeValidator(_id_text, json_schema_input_type=MessageIdString | int | float),
 ]
 Object = dict[str, Any]
 

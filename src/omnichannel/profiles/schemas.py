@@ -76,7 +76,9 @@ class TimelinePage(Out):
 
 
 class ConsentIn(BaseModel):
-    channel: str = Field(description=f"one of: {', '.join(SOURCE_KINDS)}, or 'all'")
+    channel: str = Field(
+        description="a channel, or 'all'", json_schema_extra={"enum": [*SOURCE_KINDS, "all"]}
+    )
     purpose: str = Field(default="marketing", pattern=r"^[a-z][a-z0-9_]{0,39}$")
     granted: StrictBool  # a record of consent: true or false, never "no" or 1
 
