@@ -144,9 +144,11 @@ async def test_sdks_get_settings_that_send_their_calls_here(
     # A browser may keep it; a shared cache may not (it names the host the request came to).
     assert response.headers["cache-control"] == "private, max-age=60"
 
-    unknown = await app_client.get("/v1/projects/nope/settings")
-    assert unknown.status_code == 401
-    assert unknown.headers["content-type"] == "application/problem+json"
+    # A tab (%09), once decoded, was dropped from the URL read again from the path: a 500.
+    for unknown_key in ("nope", "%09", "a%0Ab"):
+        unknown = await app_client.get(f"/v1/projects/{unknown_key}/settings")
+        assert unknown.status_code == 401, unknown_key
+        assert unknown.headers["content-type"] == "application/problem+json"
     assert (await app_client.post(path)).status_code == 405
 
 

@@ -329,7 +329,9 @@ async def sdk_settings(request: Request, platform: Platform) -> Response:
     Only what the SDKs need is filled in: the Segment.io destination with this host as its API
     host, and no SDK telemetry (which would go to Segment). No tracking plan: analytics.js would
     fetch the code that applies one from its CDN, which is us, and we serve no such code."""
-    match = SETTINGS_PATH.fullmatch(request.url.path)
+    # The path IngestionEdge matched: ``request.url``, parsed again from it, drops a tab or a
+    # newline an id may hold once decoded (``/v1/projects/%09/settings`` was a 500).
+    match = SETTINGS_PATH.fullmatch(request.scope["path"])
     assert match is not None  # IngestionEdge routes only matching paths here
     write_key = match.group(1)
     await platform.sources.authenticate(write_key)
