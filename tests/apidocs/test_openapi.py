@@ -143,11 +143,15 @@ async def test_a_method_a_path_does_not_take_is_a_405_naming_those_it_does(
     assert answer.headers["content-type"] == PROBLEM
 
 
-def test_ids_are_documented_as_text_or_a_number(document: dict[str, Any]) -> None:
-    """What ingestion takes: Segment's libraries send numeric ids as numbers."""
+def test_ids_and_times_are_documented_as_text_or_a_number(document: dict[str, Any]) -> None:
+    """What ingestion takes: Segment's libraries send numeric ids as numbers, RudderStack's a
+    visitor's userId as "" (no id), and a number is a Unix time."""
     track = document["components"]["schemas"]["Track"]["properties"]
     for field in ("userId", "anonymousId", "messageId"):
         assert {"type": "integer"} in track[field]["anyOf"], field
+    assert {"const": "", "type": "string"} in track["userId"]["anyOf"]
+    for field in ("timestamp", "originalTimestamp", "sentAt"):
+        assert "number" in [option.get("type") for option in track[field]["anyOf"]], field
 
 
 def test_values_the_api_knows_are_documented_as_such(document: dict[str, Any]) -> None:

@@ -486,6 +486,7 @@ async def test_timeline_takes_times_without_a_zone_as_utc_and_refuses_unknown_na
         "naive": {"since": since},
         "utc": {"since": since + "Z"},
         "dates": {"since": START.date().isoformat(), "until": "2100-01-01"},
+        "unix": {"since": str(int(datetime.fromisoformat(at(2)).timestamp()))},
     }.items():
         page = await app_client.get(
             f"/v1/profiles/{profile['id']}/timeline", params=params, headers=admin
@@ -496,6 +497,7 @@ async def test_timeline_takes_times_without_a_zone_as_utc_and_refuses_unknown_na
         "naive": ["E4", "E3", "E2"],
         "utc": ["E4", "E3", "E2"],
         "dates": ["E4", "E3", "E2", "E1", "E0"],
+        "unix": ["E4", "E3", "E2"],
     }
     for field in ("type", "channel"):
         bogus = await app_client.get(

@@ -18,6 +18,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -55,8 +56,11 @@ def _id_text(value: Any) -> Any:
     return value
 
 
+# RudderStack's JavaScript SDK sends an anonymous visitor's userId as "": no id, not a bad one.
+NoId = Literal[""]
+
+
 def _empty_is_none(value: Any) -> Any:
-    # RudderStack's JavaScript SDK sends an anonymous visitor's userId as "": no id, not a bad one.
     return None if value == "" else value
 
 
@@ -67,7 +71,10 @@ IdString = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 IdText = Annotated[
     IdString, BeforeValidator(_id_text, json_schema_input_type=IdString | int | float)
 ]
-OptionalId = Annotated[IdText | None, BeforeValidator(_empty_is_none)]
+OptionalId = Annotated[
+    IdText | None,
+    BeforeValidator(_empty_is_none, json_schema_input_type=IdString | int | float | NoId | None),
+]
 MessageIdString = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 MessageId = Annotated[
     MessageIdString,
@@ -87,8 +94,22 @@ def as_utc(moment: datetime | None) -> datetime | None:
         raise ValueError("is out of the range of times") from exc
 
 
-# A time of an event or a filter: ISO 8601, read as UTC, refused (a 400) when out of range.
-UTCTime = Annotated[datetime, AfterValidator(as_utc)]
+# A time of an event or a filter: ISO 8601, read as UTC, refused (a 400) when out of range. A
+# number is Unix time, as pydantic reads it (seconds, or milliseconds past 2e10); the OpenAPI
+# document says both.
+UTCTime = Annotated[
+    datetime,
+    AfterValidator(as_utc),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "number", "description": "Unix time: seconds, or milliseconds"},
+            ]
+        },
+        mode="validation",
+    ),
+]
 
 
 class _Message(BaseModel):

@@ -73,8 +73,8 @@ async def timeline(
     cursor: str | None = None,
     channel: list[str] = Query(default=[], json_schema_extra=any_of(SOURCE_KINDS)),
     type: list[str] = Query(default=[], json_schema_extra=any_of(MESSAGE_TYPES)),
-    since: UTCTime | None = Query(None, description="ISO 8601; without a zone, UTC"),
-    until: UTCTime | None = Query(None, description="ISO 8601; without a zone, UTC"),
+    since: UTCTime | None = Query(None, description="ISO 8601 (without a zone, UTC), or Unix time"),
+    until: UTCTime | None = Query(None, description="ISO 8601 (without a zone, UTC), or Unix time"),
     platform: Platform = Depends(get_platform),
     _: Principal = Depends(ANY_ROLE),
 ) -> Any:
