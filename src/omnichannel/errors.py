@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 log = logging.getLogger(__name__)
 PROBLEM_BASE = "https://omnichannel.dev/problems/"
@@ -159,8 +159,9 @@ def database_problem(exc: Exception) -> Problem:
 
 def allowed_methods(request: Request) -> str:
     """Every method a route takes at the request's path. Starlette's own ``Allow`` names only
-    the first route there, and a path may have several (a profile's GET and its DELETE)."""
-    routes = request.app.router.routes
+    the first route there, and a path may have several (a profile's GET and its DELETE). A
+    mount (static files) matches any method: its own ``Allow`` stands."""
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
     return ", ".join(
         method
         for method in METHODS
@@ -183,8 +184,9 @@ def install_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         response = problem_response(http_problem(exc.status_code, str(exc.detail)))
         response.headers.update(exc.headers or {})
-        if exc.status_code == 405:  # RFC 9110: a 405 names the methods the resource takes
-            response.headers["Allow"] = allowed_methods(request)
+        # RFC 9110: a 405 names the methods the resource takes.
+        if exc.status_code == 405 and (methods := allowed_methods(request)):
+            response.headers["Allow"] = methods
         return response
 
     async def on_database(_: Request, exc: Exception) -> Response:

@@ -56,8 +56,8 @@ def _for_people(api_handler: Any) -> Any:
             return answer
         problem = orjson.loads(answer.body)
         page = _error(request, problem["status"], problem["detail"])
-        # Its headers for the client too, but a challenge, which makes a browser ask for a
-        # password the console never takes (it signs in with its own form).
+        # The answer's Allow and Retry-After go with the page; a WWW-Authenticate does not: a
+        # browser would ask for a password the console never takes (it has its own form).
         for name in ("Allow", "Retry-After"):
             if name in answer.headers:
                 page.headers[name] = answer.headers[name]
