@@ -357,9 +357,7 @@ async def source_config(request: Request, platform: Platform) -> Response:
     the SDK then sends to the data plane URL it was loaded with, which is us. No device-mode
     destinations, and the SDK's error and metrics reports (which would go to RudderStack) off.
     The write key comes as the ``writeKey`` parameter or the Basic-auth user."""
-    write_key = _write_key(
-        request, {k: v for k, v in request.query_params.items() if k == "writeKey"}
-    )
+    write_key = _write_key(request, dict(request.query_params))  # ?writeKey=, as a body has it
     source = await platform.sources.authenticate(write_key)
     off = {"enabled": False}
     config: dict[str, Any] = {
